@@ -1,0 +1,45 @@
+// The one reusable compute pool: long-lived workers that split a product across rows.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace zen::kernels {
+
+// A fixed set of worker threads; Run() calls fn on every thread (the caller is thread 0)
+// and returns when all have finished. Workers are joined in the destructor.
+class ThreadPool {
+ public:
+  // n_threads >= 1 counts the calling thread.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Runs fn(thread_index, n_threads) on every thread and waits for all.
+  void Run(const std::function<void(int thread_index, int n_threads)>& fn);
+
+  // Splits [0, n) into contiguous chunks (multiples of `grain`) and runs fn(begin, end) on them.
+  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void WorkerLoop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace zen::kernels
