@@ -1,6 +1,8 @@
 // Measures this machine's memory read bandwidth, the roofline of memory-bound decoding.
 #pragma once
 
+#include <cstddef>
+
 namespace zen::kernels {
 
 class ThreadPool;
