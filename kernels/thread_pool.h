@@ -1,6 +1,7 @@
 // The one reusable compute pool: long-lived workers that split a product across rows.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,8 +38,11 @@ class ThreadPool {
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
   const std::function<void(int, int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
+  // Workers spin briefly on these before sleeping on the condition variables: a decode step
+  // runs hundreds of short parallel sections, and a futex wake-up per section costs more
+  // than the section itself.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
   bool stop_ = false;
 };
 

@@ -1,0 +1,314 @@
+// Quantizers: weights (F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) for the synthetic-model tool and
+// the KV cache, and the 8-bit activation blocks every MatMul path consumes.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/fp16.h"
+#include "kernels/kernel_paths.h"
+#include "kernels/matmul.h"
+#include "kernels/quant_blocks.h"
+
+namespace zen::kernels {
+namespace {
+
+inline int RoundToInt(float x) {
+  return static_cast<int>(std::nearbyint(x));
+}
+
+void QuantizeQ8_0(const float* x, BlockQ8_0* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = F32ToF16(d);
+    for (int j = 0; j < kQK32; ++j) out[b].qs[j] = static_cast<int8_t>(RoundToInt(x[j] * id));
+  }
+}
+
+void QuantizeQ4_0(const float* x, BlockQ4_0* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
+    // The value of largest magnitude maps to -8 exactly, which uses the extra negative level.
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK32; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = F32ToF16(d);
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = std::clamp(RoundToInt(x[j] * id) + 8, 0, 15);
+      const int q1 = std::clamp(RoundToInt(x[j + 16] * id) + 8, 0, 15);
+      out[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+// Fits x[i] ~= scale * L[i] - min with L in [0, nmax] and min >= 0 by trying a range of
+// grid spacings and solving weighted least squares for (scale, min) at each; the weights
+// favour large-magnitude elements, as llama.cpp's non-imatrix quantizer does.
+float FitScaleMin(const float* x, int n, int nmax, float* min_out) {
+  float lo = 0.0f, hi = x[0], sum_x2 = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    sum_x2 += x[i] * x[i];
+  }
+  if (hi <= lo) {
+    *min_out = -lo;
+    return 0.0f;
+  }
+  const float av = std::sqrt(sum_x2 / n);
+  float best_scale = (hi - lo) / nmax, best_offset = lo, best_err = INFINITY;
+  for (int step = -10; step <= 10; ++step) {
+    const float iscale = (nmax + 0.1f * step) / (hi - lo);
+    float sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
+    int levels[256];
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(RoundToInt(iscale * (x[i] - lo)), 0, nmax);
+      levels[i] = l;
+      const float w = av + std::fabs(x[i]);
+      sw += w;
+      sl += w * l;
+      sl2 += w * l * l;
+      sx += w * x[i];
+      sxl += w * l * x[i];
+    }
+    const float det = sw * sl2 - sl * sl;
+    if (det <= 0.0f) continue;
+    float scale = (sw * sxl - sx * sl) / det;
+    float offset = (sl2 * sx - sl * sxl) / det;
+    if (offset > 0.0f) {  // the format can only subtract a min
+      offset = 0.0f;
+      scale = sxl / sl2;
+    }
+    float err = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const float diff = scale * levels[i] + offset - x[i];
+      err += (av + std::fabs(x[i])) * diff * diff;
+    }
+    if (err < best_err) {
+      best_err = err;
+      best_scale = scale;
+      best_offset = offset;
+    }
+  }
+  *min_out = -best_offset;
+  return best_scale;
+}
+
+void QuantizeQ4_K(const float* x, BlockQ4_K* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    float scales[8], mins[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      scales[j] = FitScaleMin(x + 32 * j, 32, 15, &mins[j]);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float d = max_scale / 63.0f, dmin = max_min / 63.0f;
+    BlockQ4_K& blk = out[b];
+    blk.d = F32ToF16(d);
+    blk.dmin = F32ToF16(dmin);
+    // Re-read the stored (half-rounded) super-scales so levels are fitted to what decodes.
+    const float d_stored = F16ToF32(blk.d), dmin_stored = F16ToF32(blk.dmin);
+    std::memset(blk.scales, 0, sizeof blk.scales);
+    uint8_t levels[256];
+    for (int j = 0; j < 8; ++j) {
+      const int sc = d > 0 ? std::clamp(RoundToInt(scales[j] / d), 0, 63) : 0;
+      const int m = dmin > 0 ? std::clamp(RoundToInt(mins[j] / dmin), 0, 63) : 0;
+      if (j < 4) {
+        blk.scales[j] = static_cast<uint8_t>(sc);
+        blk.scales[j + 4] = static_cast<uint8_t>(m);
+      } else {
+        blk.scales[j + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
+        blk.scales[j - 4] |= static_cast<uint8_t>((sc >> 4) << 6);
+        blk.scales[j] |= static_cast<uint8_t>((m >> 4) << 6);
+      }
+      const float step = d_stored * sc, offset = dmin_stored * m;
+      for (int i = 0; i < 32; ++i) {
+        levels[32 * j + i] = step > 0 ? static_cast<uint8_t>(std::clamp(
+                                            RoundToInt((x[32 * j + i] + offset) / step), 0, 15))
+                                      : 0;
+      }
+    }
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        blk.qs[32 * c + l] =
+            static_cast<uint8_t>(levels[64 * c + l] | (levels[64 * c + 32 + l] << 4));
+      }
+    }
+  }
+}
+
+// Signed scale for x[i] ~= scale * L[i], L in [-32, 31], chosen among grid spacings near the
+// one that maps the largest-magnitude element to -32, by weighted (x^2) squared error.
+float FitSignedScale(const float* x, int n) {
+  float amax = 0.0f, max = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  if (amax == 0.0f) return 0.0f;
+  float best_scale = max / -32.0f, best_err = INFINITY;
+  for (int step = -9; step <= 9; ++step) {
+    const float iscale = -(32.0f + 0.1f * step) / max;
+    float sxl = 0, sl2 = 0;
+    int levels[16];
+    for (int i = 0; i < n; ++i) {
+      levels[i] = std::clamp(RoundToInt(iscale * x[i]), -32, 31);
+      const float w = x[i] * x[i];
+      sxl += w * x[i] * levels[i];
+      sl2 += w * levels[i] * levels[i];
+    }
+    if (sl2 <= 0.0f) continue;
+    const float scale = sxl / sl2;
+    float err = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const float diff = scale * levels[i] - x[i];
+      err += x[i] * x[i] * diff * diff;
+    }
+    if (err < best_err) {
+      best_err = err;
+      best_scale = scale;
+    }
+  }
+  return best_scale;
+}
+
+void QuantizeQ6_K(const float* x, BlockQ6_K* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    float scales[16], max_abs = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      scales[s] = FitSignedScale(x + 16 * s, 16);
+      max_abs = std::max(max_abs, std::fabs(scales[s]));
+    }
+    const float d = max_abs / 127.0f;
+    BlockQ6_K& blk = out[b];
+    blk.d = F32ToF16(d);
+    const float d_stored = F16ToF32(blk.d);
+    uint8_t q[256];
+    for (int s = 0; s < 16; ++s) {
+      const int sc = d > 0 ? std::clamp(RoundToInt(scales[s] / d), -127, 127) : 0;
+      blk.scales[s] = static_cast<int8_t>(sc);
+      const float step = d_stored * sc;
+      for (int i = 0; i < 16; ++i) {
+        const int l = step != 0 ? std::clamp(RoundToInt(x[16 * s + i] / step), -32, 31) : 0;
+        q[16 * s + i] = static_cast<uint8_t>(l + 32);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* qq = q + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        blk.ql[64 * h + l] = static_cast<uint8_t>((qq[l] & 0xF) | ((qq[l + 64] & 0xF) << 4));
+        blk.ql[64 * h + l + 32] =
+            static_cast<uint8_t>((qq[l + 32] & 0xF) | ((qq[l + 96] & 0xF) << 4));
+        blk.qh[32 * h + l] =
+            static_cast<uint8_t>((qq[l] >> 4) | ((qq[l + 32] >> 4) << 2) |
+                                 ((qq[l + 64] >> 4) << 4) | ((qq[l + 96] >> 4) << 6));
+      }
+    }
+  }
+}
+
+// Activations: symmetric 8-bit with d = max|x| / 127 per block.
+void QuantizeActQ8_32(const float* x, ActQ8_32* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < kQK32; ++j) {
+      const int q = RoundToInt(x[j] * id);
+      out[b].qs[j] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    out[b].d = d;
+    out[b].sum = sum;
+  }
+}
+
+void QuantizeActQ8_K(const float* x, ActQ8_K* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      int sum = 0;
+      for (int j = 16 * s; j < 16 * s + 16; ++j) {
+        const int q = RoundToInt(x[j] * id);
+        out[b].qs[j] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      out[b].bsums[s] = static_cast<int16_t>(sum);
+    }
+    out[b].d = d;
+  }
+}
+
+}  // namespace
+
+bool CanQuantize(TensorType type) {
+  switch (type) {
+    case TensorType::kF32:
+    case TensorType::kF16:
+    case TensorType::kBF16:
+    case TensorType::kQ8_0:
+    case TensorType::kQ4_0:
+    case TensorType::kQ4_K:
+    case TensorType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void QuantizeRow(TensorType type, const float* src, void* dst, int64_t n) {
+  switch (type) {
+    case TensorType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case TensorType::kF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = F32ToF16(src[i]);
+      return;
+    }
+    case TensorType::kBF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = F32ToBf16(src[i]);
+      return;
+    }
+    case TensorType::kQ8_0:
+      return QuantizeQ8_0(src, static_cast<BlockQ8_0*>(dst), n);
+    case TensorType::kQ4_0:
+      return QuantizeQ4_0(src, static_cast<BlockQ4_0*>(dst), n);
+    case TensorType::kQ4_K:
+      return QuantizeQ4_K(src, static_cast<BlockQ4_K*>(dst), n);
+    case TensorType::kQ6_K:
+      return QuantizeQ6_K(src, static_cast<BlockQ6_K*>(dst), n);
+    default:
+      std::abort();  // callers check CanQuantize first; anything else is a programming error
+  }
+}
+
+void QuantizeActivations(TensorType type, const float* x, void* dst, int64_t n) {
+  switch (ActivationFormat(type)) {
+    case ActFormat::kF32:
+      std::memcpy(dst, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case ActFormat::kQ8_32:
+      return QuantizeActQ8_32(x, static_cast<ActQ8_32*>(dst), n);
+    case ActFormat::kQ8_K:
+      return QuantizeActQ8_K(x, static_cast<ActQ8_K*>(dst), n);
+  }
+}
+
+}  // namespace zen::kernels
