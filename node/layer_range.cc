@@ -49,7 +49,7 @@ absl::StatusOr<Matrix> LoadMatrix(const GgufFile& file, const std::string& name,
   if (!kernels::GetTypeTraits(t->type).weight_type) {
     return absl::InvalidArgumentError(
         absl::StrCat(file.path(), ": tensor ", name, " has type ",
-                     kernels::GetTypeTraits(t->type).name, ", which cannot be a weight"));
+                     std::string(kernels::GetTypeTraits(t->type).name), ", which cannot be a weight"));
   }
   return Matrix{file.TensorData(*t).data(), t->type, n_rows, n_cols};
 }
@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
   if (kv_width % kernels::GetTypeTraits(kv_type).block_elements != 0) {
     return absl::InvalidArgumentError(absl::StrCat("KV row of ", kv_width,
                                                    " elements is not a multiple of the ",
-                                                   kernels::GetTypeTraits(kv_type).name,
+                                                   std::string(kernels::GetTypeTraits(kv_type).name),
                                                    " block size"));
   }
   if (options.max_batch_rows < 1) {

@@ -82,7 +82,7 @@ absl::StatusOr<SynthSpec> SynthPreset(std::string_view like) {
     s = SynthSpec{};
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unknown shape '", like, "' (qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, tiny)"));
+        "unknown shape '", std::string(like), "' (qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, tiny)"));
   }
   return s;
 }
@@ -129,11 +129,11 @@ absl::Status WriteSyntheticModel(const SynthSpec& spec, const GgufFile* vocab,
     const TensorType t = *type;
     if (!kernels::CanQuantize(t)) {
       return absl::UnimplementedError(absl::StrCat("cannot quantize to ",
-                                                   kernels::GetTypeTraits(t).name));
+                                                   std::string(kernels::GetTypeTraits(t).name)));
     }
     if (cols % kernels::GetTypeTraits(t).block_elements != 0) {
       return absl::InvalidArgumentError(absl::StrCat(name, ": ", cols, " columns is not a multiple of the ",
-                                                     kernels::GetTypeTraits(t).name, " block"));
+                                                     std::string(kernels::GetTypeTraits(t).name), " block"));
     }
     const uint64_t seed = HashName(name, s.seed);
     const float scale = std::sqrt(3.0f / static_cast<float>(cols));
