@@ -26,6 +26,9 @@ struct Variant {
   double min_cosine;
 };
 
+// Keeps gtest from hex-dumping the parameter in failure messages.
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
 SynthSpec Small(std::string type) {
   SynthSpec s;
   s.n_layers = 2;

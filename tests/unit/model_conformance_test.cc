@@ -25,6 +25,9 @@ struct Case {
   int64_t n_vocab = 0;
 };
 
+// Keeps gtest from hex-dumping the parameter in failure messages.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " " << c.prompt; }
+
 std::vector<Case> LoadCases() {
   std::ifstream in(kData + "/model_cases.json");
   const nlohmann::json j = nlohmann::json::parse(in);
