@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -132,6 +133,9 @@ class GgufFile {
   std::vector<std::string> keys_;
   std::vector<GgufValue> values_;  // parallel to keys_
   std::vector<GgufTensorInfo> tensors_;
+  // Lookup by name; the views point into keys_ / tensors_, which never change after parsing.
+  std::unordered_map<std::string_view, size_t> key_index_;
+  std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
 // Builds a GGUF v3 file: metadata, tensor infos and data. Tensor data is produced by a
@@ -170,6 +174,7 @@ class GgufWriter {
     std::vector<int64_t> dims;
     kernels::TensorType type;
     FillFn fill;
+    int64_t given_bytes = -1;  // size of caller-held data, checked at Write; -1 for callbacks
   };
   std::vector<std::string> keys_;
   std::vector<GgufValue> values_;
