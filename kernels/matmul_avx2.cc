@@ -1,13 +1,435 @@
-// AVX2 + FMA + F16C path.
+// AVX2 + FMA + F16C path. Each dot kernel is written for NX activation rows at once so a
+// weight block is unpacked once per group of rows during prefill; NX = 1 is the decode case.
 #include <immintrin.h>
 
+#include "kernels/block_unpack.h"
 #include "kernels/kernel_paths.h"
+#include "kernels/simd_avx2.h"
 
 namespace zen::kernels {
+namespace {
+
+using avx2::Half;
+using avx2::HorizontalSum;
+
+template <int NX>
+struct Acts {
+  const uint8_t* row[NX];
+};
+
+template <int NX>
+Acts<NX> MakeActs(const void* act, size_t stride) {
+  Acts<NX> a;
+  for (int k = 0; k < NX; ++k) a.row[k] = static_cast<const uint8_t*>(act) + k * stride;
+  return a;
+}
+
+// ---- float weights ----
+
+// Loaders give 8 weights as floats, or one for the tail.
+struct F32Loader {
+  const float* p;
+  __m256 Load8(int64_t i) const { return _mm256_loadu_ps(p + i); }
+  float One(int64_t i) const { return p[i]; }
+};
+
+struct F16Loader {
+  const uint16_t* p;
+  __m256 Load8(int64_t i) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+  }
+  float One(int64_t i) const { return Half(p[i]); }
+};
+
+struct Bf16Loader {
+  const uint16_t* p;
+  __m256 Load8(int64_t i) const {
+    const __m256i v =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  float One(int64_t i) const { return Bf16ToF32(p[i]); }
+};
+
+template <int NX, typename Loader>
+void DotFloatRows(Loader w, const Acts<NX>& acts, int64_t n, float* out) {
+  __m256 acc[NX][2];
+  for (int k = 0; k < NX; ++k) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = w.Load8(i), w1 = w.Load8(i + 8);
+    for (int k = 0; k < NX; ++k) {
+      const float* x = reinterpret_cast<const float*>(acts.row[k]);
+      acc[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc[k][0]);
+      acc[k][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc[k][1]);
+    }
+  }
+  for (int k = 0; k < NX; ++k) {
+    const float* x = reinterpret_cast<const float*>(acts.row[k]);
+    float sum = HorizontalSum(_mm256_add_ps(acc[k][0], acc[k][1]));
+    for (int64_t j = i; j < n; ++j) sum += w.One(j) * x[j];
+    out[k] = sum;
+  }
+}
+
+template <int NX>
+void DotF32(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  DotFloatRows<NX>(F32Loader{static_cast<const float*>(w)}, acts, n, out);
+}
+
+template <int NX>
+void DotF16(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  DotFloatRows<NX>(F16Loader{static_cast<const uint16_t*>(w)}, acts, n, out);
+}
+
+template <int NX>
+void DotBf16(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  DotFloatRows<NX>(Bf16Loader{static_cast<const uint16_t*>(w)}, acts, n, out);
+}
+
+// ---- 32-element blocks ----
+
+// sum over the block of q (unsigned, 32 bytes) times the activation bytes, as 8 int32 lanes.
+inline __m256 DotU8S8(__m256i q, const ActQ8_32& a) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+  return _mm256_cvtepi32_ps(p);
+}
+
+// Q4_0, Q4_1, Q5_0, Q5_1: value = d * (q - offset) + m with q unsigned.
+template <int NX, TensorType kType>
+void DotLegacy(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  __m256 acc[NX];
+  float offset_acc[NX];
+  for (int k = 0; k < NX; ++k) {
+    acc[k] = _mm256_setzero_ps();
+    offset_acc[k] = 0.0f;
+  }
+  const int64_t nb = n / kQK32;
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i q;
+    float d, m = 0.0f, offset;
+    if constexpr (kType == TensorType::kQ4_0) {
+      const BlockQ4_0& blk = static_cast<const BlockQ4_0*>(w)[b];
+      q = avx2::UnpackNibbles16(blk.qs);
+      d = Half(blk.d);
+      offset = 8.0f;
+    } else if constexpr (kType == TensorType::kQ4_1) {
+      const BlockQ4_1& blk = static_cast<const BlockQ4_1*>(w)[b];
+      q = avx2::UnpackNibbles16(blk.qs);
+      d = Half(blk.d);
+      m = Half(blk.m);
+      offset = 0.0f;
+    } else if constexpr (kType == TensorType::kQ5_0) {
+      const BlockQ5_0& blk = static_cast<const BlockQ5_0*>(w)[b];
+      uint32_t qh;
+      std::memcpy(&qh, blk.qh, 4);
+      q = _mm256_or_si256(avx2::UnpackNibbles16(blk.qs), avx2::FifthBits32(qh));
+      d = Half(blk.d);
+      offset = 16.0f;
+    } else {
+      const BlockQ5_1& blk = static_cast<const BlockQ5_1*>(w)[b];
+      uint32_t qh;
+      std::memcpy(&qh, blk.qh, 4);
+      q = _mm256_or_si256(avx2::UnpackNibbles16(blk.qs), avx2::FifthBits32(qh));
+      d = Half(blk.d);
+      m = Half(blk.m);
+      offset = 0.0f;
+    }
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), DotU8S8(q, a), acc[k]);
+      offset_acc[k] += (m - d * offset) * a.s;
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) + offset_acc[k];
+}
+
+template <int NX>
+void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  __m256 acc[NX];
+  for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
+  const BlockQ8_0* blocks = static_cast<const BlockQ8_0*>(w);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < n / kQK32; ++b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
+    // maddubs needs an unsigned operand: |w| times x with w's sign moved onto x
+    // (activations never hold -128, so the sign flip cannot overflow).
+    const __m256i abs_q = _mm256_sign_epi8(q, q);
+    const float d = Half(blocks[b].d);
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+      const __m256i p =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(abs_q, _mm256_sign_epi8(x, q)), ones);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[k]);
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]);
+}
+
+// ---- K-quants ----
+
+// sum_j mins[j] * (bsums[2j] + bsums[2j+1]) for the 8 sub-blocks of 32 (Q4_K, Q5_K).
+inline int32_t MinsDotPairSums(const uint8_t* mins8, const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  const __m128i pairs = _mm_hadd_epi16(b0, b1);
+  const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins8)));
+  __m128i p = _mm_madd_epi16(mins, pairs);
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+  return _mm_cvtsi128_si32(p);
+}
+
+inline void ScalesMinsK4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
+  for (int j = 0; j < 8; ++j) GetScaleMinK4(j, packed, &scales[j], &mins[j]);
+}
+
+// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scale and min.
+template <int NX, bool kFifthBit>
+void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  __m256 acc[NX];
+  float min_acc[NX];
+  for (int k = 0; k < NX; ++k) {
+    acc[k] = _mm256_setzero_ps();
+    min_acc[k] = 0.0f;
+  }
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const uint8_t* qs;
+    const uint8_t* qh = nullptr;
+    const uint8_t* packed;
+    uint16_t dh, dminh;
+    if constexpr (kFifthBit) {
+      const BlockQ5_K& blk = static_cast<const BlockQ5_K*>(w)[b];
+      qs = blk.qs, qh = blk.qh, packed = blk.scales, dh = blk.d, dminh = blk.dmin;
+    } else {
+      const BlockQ4_K& blk = static_cast<const BlockQ4_K*>(w)[b];
+      qs = blk.qs, packed = blk.scales, dh = blk.d, dminh = blk.dmin;
+    }
+    uint8_t scales[8], mins[8];
+    ScalesMinsK4(packed, scales, mins);
+    const float d = Half(dh), dmin = Half(dminh);
+    __m256i sumi[NX];
+    for (int k = 0; k < NX; ++k) sumi[k] = _mm256_setzero_si256();
+    __m256i high_bits;
+    if constexpr (kFifthBit) high_bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    for (int c = 0; c < 4; ++c) {
+      const __m256i packed_q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+      __m256i q_lo = _mm256_and_si256(packed_q, low_mask);
+      __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(packed_q, 4), low_mask);
+      if constexpr (kFifthBit) {
+        const __m256i one = _mm256_set1_epi8(1);
+        const __m256i b_lo = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * c), one);
+        const __m256i b_hi = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * c + 1), one);
+        q_lo = _mm256_or_si256(q_lo, _mm256_slli_epi16(b_lo, 4));
+        q_hi = _mm256_or_si256(q_hi, _mm256_slli_epi16(b_hi, 4));
+      }
+      const __m256i sc_lo = _mm256_set1_epi16(scales[2 * c]);
+      const __m256i sc_hi = _mm256_set1_epi16(scales[2 * c + 1]);
+      for (int k = 0; k < NX; ++k) {
+        const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+        const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 64 * c));
+        const __m256i x_hi =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 64 * c + 32));
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(q_lo, x_lo), sc_lo);
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(q_hi, x_hi), sc_hi);
+        sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(p_lo, p_hi));
+      }
+    }
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+      min_acc[k] += dmin * a.d * static_cast<float>(MinsDotPairSums(mins, a.bsums));
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) - min_acc[k];
+}
+
+template <int NX>
+void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  __m256 acc[NX];
+  for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ6_K& blk = static_cast<const BlockQ6_K*>(w)[b];
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+    __m256i sumi[NX];
+    for (int k = 0; k < NX; ++k) {
+      // The -32 offset of every element, folded in once per block through the 16-sums.
+      const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums));
+      sumi[k] = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums), 5);
+      sumi[k] = _mm256_sub_epi32(_mm256_setzero_si256(), sumi[k]);
+    }
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk.ql + 64 * h;
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                             _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
+      q[1] = _mm256_or_si256(
+          _mm256_and_si256(ql1, low_mask),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
+      q[2] = _mm256_or_si256(
+          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
+      q[3] = _mm256_or_si256(
+          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+      for (int j = 0; j < 4; ++j) {
+        // Elements 128h + 32j .. +31: sub-blocks 8h + 2j (low lane) and 8h + 2j + 1 (high).
+        const int s = 8 * h + 2 * j;
+        const __m256i sc =
+            _mm256_set_m128i(_mm_set1_epi16(blk.scales[s + 1]), _mm_set1_epi16(blk.scales[s]));
+        for (int k = 0; k < NX; ++k) {
+          const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+          const __m256i x =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 128 * h + 32 * j));
+          sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], x), sc));
+        }
+      }
+    }
+    const float d = Half(blk.d);
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]);
+}
+
+// Q2_K and Q3_K (rare in practice): scalar unpacking, vector integer products.
+template <int NX, TensorType kType>
+void DotUnpackedK(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  float result[NX] = {};
+  UnpackedK u;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    UnpackK(kType, w, b, &u);
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u.scale)));
+    const __m256i mins16 =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u.min)));
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums));
+      __m256i sumi =
+          _mm256_mullo_epi32(_mm256_madd_epi16(scales16, bsums), _mm256_set1_epi32(-u.offset));
+      for (int j = 0; j < 8; ++j) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.q + 32 * j));
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j));
+        const __m256i sc =
+            _mm256_set_m128i(_mm_set1_epi16(u.scale[2 * j + 1]), _mm_set1_epi16(u.scale[2 * j]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), sc));
+      }
+      const int32_t summ = HorizontalSum(_mm256_madd_epi16(mins16, bsums));
+      result[k] += u.d * a.d * static_cast<float>(HorizontalSum(sumi)) -
+                   u.dmin * a.d * static_cast<float>(summ);
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = result[k];
+}
+
+// ---- adapters to the path table ----
+
+#define ZEN_DOT_ENTRIES(Name, Kernel)                                                   \
+  float Name##Dot(const void* w, const void* act, int64_t n) {                          \
+    float out;                                                                          \
+    Kernel<1>(w, MakeActs<1>(act, 0), n, &out);                                         \
+    return out;                                                                         \
+  }                                                                                     \
+  void Name##Multi(const void* w, const void* act, size_t stride, int n_act, int64_t n, \
+                   float* out) {                                                        \
+    switch (n_act) {                                                                    \
+      case 1:                                                                           \
+        return Kernel<1>(w, MakeActs<1>(act, stride), n, out);                          \
+      case 2:                                                                           \
+        return Kernel<2>(w, MakeActs<2>(act, stride), n, out);                          \
+      case 3:                                                                           \
+        return Kernel<3>(w, MakeActs<3>(act, stride), n, out);                          \
+      default:                                                                          \
+        return Kernel<4>(w, MakeActs<4>(act, stride), n, out);                          \
+    }                                                                                   \
+  }
+
+template <int NX>
+void DotQ4_0(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotLegacy<NX, TensorType::kQ4_0>(w, a, n, o);
+}
+template <int NX>
+void DotQ4_1(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotLegacy<NX, TensorType::kQ4_1>(w, a, n, o);
+}
+template <int NX>
+void DotQ5_0(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotLegacy<NX, TensorType::kQ5_0>(w, a, n, o);
+}
+template <int NX>
+void DotQ5_1(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotLegacy<NX, TensorType::kQ5_1>(w, a, n, o);
+}
+template <int NX>
+void DotQ4K(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotQ4Q5K<NX, false>(w, a, n, o);
+}
+template <int NX>
+void DotQ5K(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotQ4Q5K<NX, true>(w, a, n, o);
+}
+template <int NX>
+void DotQ2K(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotUnpackedK<NX, TensorType::kQ2_K>(w, a, n, o);
+}
+template <int NX>
+void DotQ3K(const void* w, const Acts<NX>& a, int64_t n, float* o) {
+  DotUnpackedK<NX, TensorType::kQ3_K>(w, a, n, o);
+}
+
+ZEN_DOT_ENTRIES(F32, DotF32)
+ZEN_DOT_ENTRIES(F16, DotF16)
+ZEN_DOT_ENTRIES(Bf16, DotBf16)
+ZEN_DOT_ENTRIES(Q4_0, DotQ4_0)
+ZEN_DOT_ENTRIES(Q4_1, DotQ4_1)
+ZEN_DOT_ENTRIES(Q5_0, DotQ5_0)
+ZEN_DOT_ENTRIES(Q5_1, DotQ5_1)
+ZEN_DOT_ENTRIES(Q8_0, DotQ8_0)
+ZEN_DOT_ENTRIES(Q2K, DotQ2K)
+ZEN_DOT_ENTRIES(Q3K, DotQ3K)
+ZEN_DOT_ENTRIES(Q4K, DotQ4K)
+ZEN_DOT_ENTRIES(Q5K, DotQ5K)
+ZEN_DOT_ENTRIES(Q6K, DotQ6K)
+#undef ZEN_DOT_ENTRIES
+
+}  // namespace
+
+void FillAvx2FloatOps(KernelPath* path);
 
 KernelPath MakeAvx2Path() {
   KernelPath p;
   p.name = "avx2";
+  auto set = [&](TensorType t, RowDotFn dot, MultiDotFn multi) {
+    p.dot[static_cast<int>(t)] = dot;
+    p.multi_dot[static_cast<int>(t)] = multi;
+  };
+  set(TensorType::kF32, F32Dot, F32Multi);
+  set(TensorType::kF16, F16Dot, F16Multi);
+  set(TensorType::kBF16, Bf16Dot, Bf16Multi);
+  set(TensorType::kQ4_0, Q4_0Dot, Q4_0Multi);
+  set(TensorType::kQ4_1, Q4_1Dot, Q4_1Multi);
+  set(TensorType::kQ5_0, Q5_0Dot, Q5_0Multi);
+  set(TensorType::kQ5_1, Q5_1Dot, Q5_1Multi);
+  set(TensorType::kQ8_0, Q8_0Dot, Q8_0Multi);
+  set(TensorType::kQ2_K, Q2KDot, Q2KMulti);
+  set(TensorType::kQ3_K, Q3KDot, Q3KMulti);
+  set(TensorType::kQ4_K, Q4KDot, Q4KMulti);
+  set(TensorType::kQ5_K, Q5KDot, Q5KMulti);
+  set(TensorType::kQ6_K, Q6KDot, Q6KMulti);
+  FillAvx2FloatOps(&p);
   return p;
 }
 

@@ -56,8 +56,9 @@ float DotLegacy(const void* w, const void* x, int64_t n) {
     Unpack32(kType, w, b, &u);
     int32_t isum = 0;
     for (int j = 0; j < kQK32; ++j) isum += u.q[j] * xb[b].qs[j];
-    isum -= u.offset * xb[b].sum;
-    sum += u.d * xb[b].d * static_cast<float>(isum) + u.m * xb[b].d * static_cast<float>(xb[b].sum);
+    // Integer part exact; the offset and min go through s = d_x * sum(x_q).
+    sum += u.d * (xb[b].d * static_cast<float>(isum) - static_cast<float>(u.offset) * xb[b].s) +
+           u.m * xb[b].s;
   }
   return sum;
 }

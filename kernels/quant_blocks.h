@@ -76,11 +76,11 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 
-// Activations for the 32-element weight types: x[j] ~= d * qs[j]; sum = sum(qs) lets the
+// Activations for the 32-element weight types: x[j] ~= d * qs[j]; s = d * sum(qs) lets the
 // offset formats (Q4_0's -8, Q4_1's min) be applied once per block.
 struct ActQ8_32 {
   float d;
-  int32_t sum;
+  float s;
   int8_t qs[32];
 };
 static_assert(sizeof(ActQ8_32) == 40);

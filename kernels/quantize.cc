@@ -231,7 +231,7 @@ void QuantizeActQ8_32(const float* x, ActQ8_32* out, int64_t n) {
       sum += q;
     }
     out[b].d = d;
-    out[b].sum = sum;
+    out[b].s = d * static_cast<float>(sum);
   }
 }
 
