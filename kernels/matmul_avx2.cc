@@ -145,6 +145,56 @@ void DotLegacy(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) + offset_acc[k];
 }
 
+// Q4_0, two blocks per step: the 16 packed bytes of blocks A and B share one register, so
+// every unpack, multiply and convert covers 64 elements.
+template <int NX>
+void DotQ4_0Pairs(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  const BlockQ4_0* blocks = static_cast<const BlockQ4_0*>(w);
+  const int64_t nb = n / kQK32;
+  __m256 acc[NX];
+  float offset_acc[NX];
+  for (int k = 0; k < NX; ++k) {
+    acc[k] = _mm256_setzero_ps();
+    offset_acc[k] = 0.0f;
+  }
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const BlockQ4_0& wa = blocks[b];
+    const BlockQ4_0& wb = blocks[b + 1];
+    const __m256i packed = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wb.qs),
+                                               reinterpret_cast<const __m128i*>(wa.qs));
+    const __m256i q_first = _mm256_and_si256(packed, mask);  // A0-15 | B0-15
+    const __m256i q_second =
+        _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);  // A16-31 | B16-31
+    const float da = Half(wa.d), db = Half(wb.d);
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_32* a = reinterpret_cast<const ActQ8_32*>(acts.row[k]) + b;
+      const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[0].qs));
+      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[1].qs));
+      const __m256i x_first = _mm256_permute2x128_si256(xa, xb, 0x20);
+      const __m256i x_second = _mm256_permute2x128_si256(xa, xb, 0x31);
+      const __m256i p =
+          _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q_first, x_first), ones),
+                           _mm256_madd_epi16(_mm256_maddubs_epi16(q_second, x_second), ones));
+      const __m256 scale = _mm256_set_m128(_mm_set1_ps(db * a[1].d), _mm_set1_ps(da * a[0].d));
+      acc[k] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[k]);
+      offset_acc[k] += da * a[0].s + db * a[1].s;
+    }
+  }
+  for (; b < nb; ++b) {
+    const __m256i q = avx2::UnpackNibbles16(blocks[b].qs);
+    const float d = Half(blocks[b].d);
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), DotU8S8(q, a), acc[k]);
+      offset_acc[k] += d * a.s;
+    }
+  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) - 8.0f * offset_acc[k];
+}
+
 template <int NX>
 void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   __m256 acc[NX];
@@ -170,32 +220,33 @@ void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
 
 // ---- K-quants ----
 
-// sum_j mins[j] * (bsums[2j] + bsums[2j+1]) for the 8 sub-blocks of 32 (Q4_K, Q5_K).
-inline int32_t MinsDotPairSums(const uint8_t* mins8, const int16_t* bsums) {
-  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-  const __m128i pairs = _mm_hadd_epi16(b0, b1);
-  const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins8)));
-  __m128i p = _mm_madd_epi16(mins, pairs);
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-  return _mm_cvtsi128_si32(p);
-}
-
-inline void ScalesMinsK4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
-  for (int j = 0; j < 8; ++j) GetScaleMinK4(j, packed, &scales[j], &mins[j]);
+// The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K block, unpacked
+// without branches from the 12 packed bytes (layout in quant_blocks.h, GetScaleMinK4).
+inline __m128i ScalesMinsK4(const uint8_t* packed) {
+  uint32_t a[3];
+  std::memcpy(a, packed, 12);
+  const uint32_t sc_low = a[0] & 0x3f3f3f3f;
+  const uint32_t m_low = a[1] & 0x3f3f3f3f;
+  const uint32_t sc_high = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);
+  const uint32_t m_high = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);
+  return _mm_set_epi32(static_cast<int>(m_high), static_cast<int>(m_low), static_cast<int>(sc_high),
+                       static_cast<int>(sc_low));
 }
 
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scale and min.
 template <int NX, bool kFifthBit>
 void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   __m256 acc[NX];
-  float min_acc[NX];
+  __m128 min_acc[NX];
   for (int k = 0; k < NX; ++k) {
     acc[k] = _mm256_setzero_ps();
-    min_acc[k] = 0.0f;
+    min_acc[k] = _mm_setzero_ps();
   }
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  // vpshufb controls that broadcast 16-bit scale j to every word.
+  __m256i pick[8];
+  for (int j = 0; j < 8; ++j)
+    pick[j] = _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const uint8_t* qs;
     const uint8_t* qh = nullptr;
@@ -208,8 +259,9 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
       const BlockQ4_K& blk = static_cast<const BlockQ4_K*>(w)[b];
       qs = blk.qs, packed = blk.scales, dh = blk.d, dminh = blk.dmin;
     }
-    uint8_t scales[8], mins[8];
-    ScalesMinsK4(packed, scales, mins);
+    const __m256i sm16 = _mm256_cvtepu8_epi16(ScalesMinsK4(packed));
+    const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);
+    const __m128i mins = _mm256_extracti128_si256(sm16, 1);
     const float d = Half(dh), dmin = Half(dminh);
     __m256i sumi[NX];
     for (int k = 0; k < NX; ++k) sumi[k] = _mm256_setzero_si256();
@@ -226,8 +278,8 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
         q_lo = _mm256_or_si256(q_lo, _mm256_slli_epi16(b_lo, 4));
         q_hi = _mm256_or_si256(q_hi, _mm256_slli_epi16(b_hi, 4));
       }
-      const __m256i sc_lo = _mm256_set1_epi16(scales[2 * c]);
-      const __m256i sc_hi = _mm256_set1_epi16(scales[2 * c + 1]);
+      const __m256i sc_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
+      const __m256i sc_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
       for (int k = 0; k < NX; ++k) {
         const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
         const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 64 * c));
@@ -241,10 +293,18 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     for (int k = 0; k < NX; ++k) {
       const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
       acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-      min_acc[k] += dmin * a.d * static_cast<float>(MinsDotPairSums(mins, a.bsums));
+      // mins[j] * (bsums[2j] + bsums[2j+1]): each min covers two 16-element sums.
+      const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
+      const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
+      const __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
+      min_acc[k] = _mm_fmadd_ps(_mm_set1_ps(dmin * a.d), _mm_cvtepi32_ps(prod), min_acc[k]);
     }
   }
-  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) - min_acc[k];
+  for (int k = 0; k < NX; ++k) {
+    __m128 m = _mm_add_ps(min_acc[k], _mm_movehl_ps(min_acc[k], min_acc[k]));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    out[k] = HorizontalSum(acc[k]) - _mm_cvtss_f32(m);
+  }
 }
 
 template <int NX>
@@ -359,7 +419,7 @@ void DotUnpackedK(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
 
 template <int NX>
 void DotQ4_0(const void* w, const Acts<NX>& a, int64_t n, float* o) {
-  DotLegacy<NX, TensorType::kQ4_0>(w, a, n, o);
+  DotQ4_0Pairs<NX>(w, a, n, o);
 }
 template <int NX>
 void DotQ4_1(const void* w, const Acts<NX>& a, int64_t n, float* o) {
