@@ -1,5 +1,7 @@
 #include "node/utf8_stream.h"
 
+#include <algorithm>
+
 #include "node/bpe_tokenizer.h"
 
 namespace zen::node {
@@ -81,6 +83,14 @@ void AppendUtf8(uint32_t code_point, std::string* out) {
     out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
   }
+}
+
+size_t PartialSuffixLength(std::string_view text, std::string_view needle) {
+  const size_t longest = std::min(text.size(), needle.empty() ? 0 : needle.size() - 1);
+  for (size_t length = longest; length > 0; --length) {
+    if (text.substr(text.size() - length) == needle.substr(0, length)) return length;
+  }
+  return 0;
 }
 
 std::string Utf8StreamDecoder::Feed(std::string_view bytes) {

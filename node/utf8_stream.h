@@ -37,6 +37,10 @@ std::string SanitizeUtf8(std::string_view text);
 // Appends the UTF-8 encoding of `code_point` (must be <= U+10FFFF).
 void AppendUtf8(uint32_t code_point, std::string* out);
 
+// Length of the longest suffix of `text` that is a proper prefix of `needle`: how much of a
+// streamed text must be held back because `needle` may be arriving.
+size_t PartialSuffixLength(std::string_view text, std::string_view needle);
+
 // Buffers raw bytes and releases only complete UTF-8 characters, so a streamed answer
 // never shows half an emoji. Invalid bytes become U+FFFD as soon as they cannot be the start
 // of a character; an incomplete tail becomes U+FFFD only at Flush().
