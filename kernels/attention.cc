@@ -95,16 +95,14 @@ void RunUnit(const Job& job, int kv_head, int64_t q0, int64_t q1) {
       dequant(RowOf(kv.k_pages, kv, t0 + j, head_offset), keys + j * hd, hd);
     for (int64_t j = 0; j < nb; ++j)
       dequant(RowOf(kv.v_pages, kv, t0 + j, head_offset), values + j * hd, hd);
+    path.attn_scores(queries, n_rows, keys, nb, hd, scores, kKeyBlock);
     for (int64_t r = 0; r < n_rows; ++r) {
       const int64_t pos = job.q_pos[q0 + r / group];
       const int64_t valid = std::min(nb, pos + 1 - t0);
       if (valid <= 0) continue;
       float* sc = scores + r * kKeyBlock;
       float block_max = -INFINITY;
-      for (int64_t j = 0; j < valid; ++j) {
-        sc[j] = path.dot_f32(queries + r * hd, keys + j * hd, hd);
-        block_max = std::max(block_max, sc[j]);
-      }
+      for (int64_t j = 0; j < valid; ++j) block_max = std::max(block_max, sc[j]);
       const float new_max = std::max(row_max[r], block_max);
       const float correction = std::exp(row_max[r] - new_max);  // 0 on the first block
       const float block_sum = path.exp_sum_f32(sc, valid, new_max);
@@ -112,7 +110,7 @@ void RunUnit(const Job& job, int kv_head, int64_t q0, int64_t q1) {
       row_max[r] = new_max;
       float* a = acc + r * hd;
       if (correction != 1.0f) path.scale_f32(correction, a, hd);
-      for (int64_t j = 0; j < valid; ++j) path.axpy_f32(sc[j], values + j * hd, a, hd);
+      path.attn_accumulate(sc, valid, values, hd, a);
     }
   }
 

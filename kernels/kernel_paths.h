@@ -53,6 +53,12 @@ struct KernelPath {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
   void (*scale_f32)(float a, float* y, int64_t n) = nullptr;                 // y *= a
+  // scores[r * ld + j] = dot(q row r, key row j) for r < n_rows, j < n_keys (rows hd apart).
+  void (*attn_scores)(const float* q, int64_t n_rows, const float* keys, int64_t n_keys, int hd,
+                      float* scores, int64_t ld) = nullptr;
+  // acc[d] += sum_j p[j] * values[j * hd + d] for j < n_keys, d < hd.
+  void (*attn_accumulate)(const float* p, int64_t n_keys, const float* values, int hd,
+                          float* acc) = nullptr;
   // x[i] = exp(x[i] - max) for i < n; returns the sum of the new x.
   float (*exp_sum_f32)(float* x, int64_t n, float max) = nullptr;
 };

@@ -23,6 +23,8 @@ KernelPath Complete(KernelPath partial, const KernelPath& scalar) {
   if (partial.dot_f32 == nullptr) partial.dot_f32 = scalar.dot_f32;
   if (partial.axpy_f32 == nullptr) partial.axpy_f32 = scalar.axpy_f32;
   if (partial.scale_f32 == nullptr) partial.scale_f32 = scalar.scale_f32;
+  if (partial.attn_scores == nullptr) partial.attn_scores = scalar.attn_scores;
+  if (partial.attn_accumulate == nullptr) partial.attn_accumulate = scalar.attn_accumulate;
   if (partial.exp_sum_f32 == nullptr) partial.exp_sum_f32 = scalar.exp_sum_f32;
   return partial;
 }

@@ -91,6 +91,57 @@ float ExpSumF32(float* x, int64_t n, float max) {
   return sum;
 }
 
+// Four keys per pass over a query row, so each query load feeds four FMAs.
+void AttnScores(const float* q, int64_t n_rows, const float* keys, int64_t n_keys, int hd,
+                float* scores, int64_t ld) {
+  if (hd % 8 != 0) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+      for (int64_t j = 0; j < n_keys; ++j)
+        scores[r * ld + j] = DotF32(q + r * hd, keys + j * hd, hd);
+    }
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* qr = q + r * hd;
+    float* out = scores + r * ld;
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+      const float* k0 = keys + j * hd;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (int d = 0; d < hd; d += 8) {
+        const __m256 qv = _mm256_loadu_ps(qr + d);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + hd + d), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * hd + d), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * hd + d), a3);
+      }
+      // Horizontal sums of the four accumulators at once.
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      _mm_storeu_ps(out + j, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    }
+    for (; j < n_keys; ++j) out[j] = DotF32(qr, keys + j * hd, hd);
+  }
+}
+
+// The accumulator row stays in registers, 64 dimensions at a time, across all keys.
+void AttnAccumulate(const float* p, int64_t n_keys, const float* values, int hd, float* acc) {
+  int d0 = 0;
+  for (; d0 + 64 <= hd; d0 += 64) {
+    __m256 a[8];
+    for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(acc + d0 + 8 * i);
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const __m256 pj = _mm256_broadcast_ss(p + j);
+      const float* v = values + j * hd + d0;
+      for (int i = 0; i < 8; ++i) a[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), a[i]);
+    }
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(acc + d0 + 8 * i, a[i]);
+  }
+  if (d0 < hd) {
+    for (int64_t j = 0; j < n_keys; ++j) AxpyF32(p[j], values + j * hd + d0, acc + d0, hd - d0);
+  }
+}
+
 }  // namespace
 
 // Installs the AVX2 float primitives into a path table.
@@ -102,6 +153,8 @@ void FillAvx2FloatOps(KernelPath* path) {
   path->axpy_f32 = AxpyF32;
   path->scale_f32 = ScaleF32;
   path->exp_sum_f32 = ExpSumF32;
+  path->attn_scores = AttnScores;
+  path->attn_accumulate = AttnAccumulate;
 }
 
 }  // namespace zen::kernels

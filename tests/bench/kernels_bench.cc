@@ -4,6 +4,7 @@
 //   kernels_bench --benchmark_min_time=0.5s
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -93,16 +94,17 @@ void BM_MatVec(benchmark::State& state, TensorType type) {
   for (float& v : x) v = dist(rng);
   ThreadPool& pool = Pool(threads);
   size_t i = 0;
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     MatMul(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
     benchmark::DoNotOptimize(y.data());
     i = (i + 1) % w.copies.size();
   }
-  const double bytes = static_cast<double>(w.bytes_per_copy);
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["of_bw"] =
-      benchmark::Counter(bytes / bandwidth, benchmark::Counter::kIsIterationInvariantRate);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = static_cast<double>(w.bytes_per_copy) * state.iterations() / seconds;
+  state.counters["GB/s"] = rate / 1e9;
+  state.counters["of_bw"] = rate / bandwidth;
   state.SetLabel(std::string(ActivePath()));
 }
 
