@@ -21,10 +21,10 @@ struct LogitsFlags {
 
 int RunLogits(LogitsFlags& f) {
   std::vector<int32_t> tokens;
-  for (std::string_view part : absl::StrSplit(f.tokens, ',', absl::SkipWhitespace())) {
+  for (absl::string_view part : absl::StrSplit(f.tokens, ',', absl::SkipWhitespace())) {
     int32_t id = 0;
     if (!absl::SimpleAtoi(part, &id)) {
-      std::cerr << "zen logits: --tokens: '" << part << "' is not a token id\n";
+      std::cerr << "zen logits: --tokens: '" << std::string(part) << "' is not a token id\n";
       return 2;
     }
     tokens.push_back(id);
