@@ -3,6 +3,9 @@
 // place; SIMD paths use them only for the rarely used formats.
 #pragma once
 
+// Functions here are `static`: this header is compiled into files built with different
+// instruction-set flags, and a shared inline copy could hand AVX-512 code to an AVX2 CPU.
+
 #include <cstdint>
 #include <cstring>
 
@@ -31,21 +34,21 @@ struct UnpackedK {
   int offset;
 };
 
-inline void UnpackNibbles32(const uint8_t* qs, uint8_t* q) {
+static inline void UnpackNibbles32(const uint8_t* qs, uint8_t* q) {
   for (int j = 0; j < 16; ++j) {
     q[j] = qs[j] & 0xF;
     q[j + 16] = qs[j] >> 4;
   }
 }
 
-inline void AddFifthBits32(const uint8_t* qh_bytes, uint8_t* q) {
+static inline void AddFifthBits32(const uint8_t* qh_bytes, uint8_t* q) {
   uint32_t qh;
   std::memcpy(&qh, qh_bytes, 4);
   for (int j = 0; j < 32; ++j) q[j] |= static_cast<uint8_t>(((qh >> j) & 1) << 4);
 }
 
 // Unpacks block `index` of a Q4_0, Q4_1, Q5_0 or Q5_1 row.
-inline void Unpack32(TensorType type, const void* row, int64_t index, Unpacked32* out) {
+static inline void Unpack32(TensorType type, const void* row, int64_t index, Unpacked32* out) {
   switch (type) {
     case TensorType::kQ4_0: {
       const BlockQ4_0& b = static_cast<const BlockQ4_0*>(row)[index];
@@ -84,7 +87,7 @@ inline void Unpack32(TensorType type, const void* row, int64_t index, Unpacked32
   }
 }
 
-inline void UnpackQ2K(const BlockQ2_K& b, UnpackedK* out) {
+static inline void UnpackQ2K(const BlockQ2_K& b, UnpackedK* out) {
   for (int i = 0; i < 16; ++i) {
     out->scale[i] = static_cast<int8_t>(b.scales[i] & 0xF);
     out->min[i] = b.scales[i] >> 4;
@@ -100,7 +103,7 @@ inline void UnpackQ2K(const BlockQ2_K& b, UnpackedK* out) {
   out->offset = 0;
 }
 
-inline void UnpackQ3K(const BlockQ3_K& b, UnpackedK* out) {
+static inline void UnpackQ3K(const BlockQ3_K& b, UnpackedK* out) {
   UnpackQ3KScales(b.scales, out->scale);
   std::memset(out->min, 0, sizeof out->min);
   for (int h = 0; h < 2; ++h) {
@@ -118,7 +121,7 @@ inline void UnpackQ3K(const BlockQ3_K& b, UnpackedK* out) {
   out->offset = 4;
 }
 
-inline void UnpackQ4KScales(const uint8_t* scales, UnpackedK* out) {
+static inline void UnpackQ4KScales(const uint8_t* scales, UnpackedK* out) {
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     GetScaleMinK4(j, scales, &sc, &m);
@@ -127,7 +130,7 @@ inline void UnpackQ4KScales(const uint8_t* scales, UnpackedK* out) {
   }
 }
 
-inline void UnpackQ4K(const BlockQ4_K& b, UnpackedK* out) {
+static inline void UnpackQ4K(const BlockQ4_K& b, UnpackedK* out) {
   UnpackQ4KScales(b.scales, out);
   for (int c = 0; c < 4; ++c) {
     for (int l = 0; l < 32; ++l) {
@@ -140,7 +143,7 @@ inline void UnpackQ4K(const BlockQ4_K& b, UnpackedK* out) {
   out->offset = 0;
 }
 
-inline void UnpackQ5K(const BlockQ5_K& b, UnpackedK* out) {
+static inline void UnpackQ5K(const BlockQ5_K& b, UnpackedK* out) {
   UnpackQ4KScales(b.scales, out);
   for (int c = 0; c < 4; ++c) {
     for (int l = 0; l < 32; ++l) {
@@ -155,7 +158,7 @@ inline void UnpackQ5K(const BlockQ5_K& b, UnpackedK* out) {
   out->offset = 0;
 }
 
-inline void UnpackQ6K(const BlockQ6_K& b, UnpackedK* out) {
+static inline void UnpackQ6K(const BlockQ6_K& b, UnpackedK* out) {
   std::memcpy(out->scale, b.scales, 16);
   std::memset(out->min, 0, sizeof out->min);
   for (int h = 0; h < 2; ++h) {
@@ -175,7 +178,7 @@ inline void UnpackQ6K(const BlockQ6_K& b, UnpackedK* out) {
 }
 
 // Unpacks block `index` of a Q2_K..Q6_K row.
-inline void UnpackK(TensorType type, const void* row, int64_t index, UnpackedK* out) {
+static inline void UnpackK(TensorType type, const void* row, int64_t index, UnpackedK* out) {
   switch (type) {
     case TensorType::kQ2_K:
       UnpackQ2K(static_cast<const BlockQ2_K*>(row)[index], out);
@@ -195,12 +198,12 @@ inline void UnpackK(TensorType type, const void* row, int64_t index, UnpackedK* 
   }
 }
 
-inline bool IsLegacy32(TensorType t) {
+static inline bool IsLegacy32(TensorType t) {
   return t == TensorType::kQ4_0 || t == TensorType::kQ4_1 || t == TensorType::kQ5_0 ||
          t == TensorType::kQ5_1;
 }
 
-inline bool IsKQuant(TensorType t) {
+static inline bool IsKQuant(TensorType t) {
   return t == TensorType::kQ2_K || t == TensorType::kQ3_K || t == TensorType::kQ4_K ||
          t == TensorType::kQ5_K || t == TensorType::kQ6_K;
 }

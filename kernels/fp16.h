@@ -2,19 +2,22 @@
 // bfloat16) used by weights, activations and the KV cache.
 #pragma once
 
+// Functions here are `static`: this header is compiled into files built with different
+// instruction-set flags, and a shared inline copy could hand AVX-512 code to an AVX2 CPU.
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace zen::kernels {
 
-inline float BitsToF32(uint32_t bits) {
+static inline float BitsToF32(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
 
-inline uint32_t F32ToBits(float f) {
+static inline uint32_t F32ToBits(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, sizeof bits);
   return bits;
@@ -23,7 +26,7 @@ inline uint32_t F32ToBits(float f) {
 // IEEE half -> float, exact for every input including subnormals, inf and NaN.
 // Normal halves are re-biased with one multiply; subnormals are built as (magic + m) - magic
 // so no branch on the exponent is needed beyond the final select.
-inline float F16ToF32(uint16_t h) {
+static inline float F16ToF32(uint16_t h) {
   const uint32_t w = static_cast<uint32_t>(h) << 16;
   const uint32_t sign = w & 0x80000000u;
   const uint32_t two_w = w + w;
@@ -35,7 +38,7 @@ inline float F16ToF32(uint16_t h) {
 }
 
 // float -> IEEE half with round-to-nearest-even; overflow gives inf, NaN stays NaN.
-inline uint16_t F32ToF16(float f) {
+static inline uint16_t F32ToF16(float f) {
   float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;
   const uint32_t w = F32ToBits(f);
   const uint32_t shl1_w = w + w;
@@ -51,12 +54,12 @@ inline uint16_t F32ToF16(float f) {
 }
 
 // bfloat16 -> float is the top half of the float's bits.
-inline float Bf16ToF32(uint16_t h) {
+static inline float Bf16ToF32(uint16_t h) {
   return BitsToF32(static_cast<uint32_t>(h) << 16);
 }
 
 // float -> bfloat16 with round-to-nearest-even; NaN is kept quiet.
-inline uint16_t F32ToBf16(float f) {
+static inline uint16_t F32ToBf16(float f) {
   const uint32_t u = F32ToBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 64);
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1)) >> 16);

@@ -95,7 +95,7 @@ struct ActQ8_K {
 static_assert(sizeof(ActQ8_K) == 292);
 
 // Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block.
-inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+static inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -106,7 +106,7 @@ inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 }
 
 // Unpacks the 16 signed scales (already minus 32) of a Q3_K block.
-inline void UnpackQ3KScales(const uint8_t* packed, int8_t* out) {
+static inline void UnpackQ3KScales(const uint8_t* packed, int8_t* out) {
   for (int j = 0; j < 16; ++j) {
     const int low = j < 8 ? (packed[j] & 0xF) : (packed[j - 8] >> 4);
     const int high = (packed[8 + (j % 4)] >> (2 * (j / 4))) & 3;

@@ -8,34 +8,34 @@
 
 namespace zen::kernels::avx2 {
 
-inline float HorizontalSum(__m256 v) {
+static inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
 
-inline int32_t HorizontalSum(__m256i v) {
+static inline int32_t HorizontalSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
 
-inline float Half(uint16_t h) {
+static inline float Half(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
 // 16 bytes of packed nibbles -> 32 bytes: low nibbles first, then high nibbles (the element
 // order of the 32-element formats).
-inline __m256i UnpackNibbles16(const uint8_t* p) {
+static inline __m256i UnpackNibbles16(const uint8_t* p) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i mask = _mm_set1_epi8(0x0F);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), mask), _mm_and_si128(q, mask));
 }
 
 // Bit j of a 32-bit word -> byte j set to 0x10 (the fifth bit of Q5 elements) or 0.
-inline __m256i FifthBits32(uint32_t bits) {
+static inline __m256i FifthBits32(uint32_t bits) {
   const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
                                             0x0101010101010101, 0x0000000000000000);
   __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
@@ -45,7 +45,7 @@ inline __m256i FifthBits32(uint32_t bits) {
 }
 
 // exp(x) for x <= 0 (softmax after subtracting the max), relative error ~2e-7.
-inline __m256 ExpNonPositive(__m256 x) {
+static inline __m256 ExpNonPositive(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

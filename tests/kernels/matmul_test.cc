@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "kernel_test_util.h"
@@ -199,6 +200,8 @@ TEST(MatMulTest, DequantizeOfEveryPathMatchesScalar) {
 }
 
 TEST(MatMulTest, ActivePathIsOneOfTheAvailable) {
+  // Printed for tests/run-aarch64-tests.sh, which checks the dispatcher's choice under qemu.
+  std::printf("active kernel path: %s\n", std::string(ActivePath()).c_str());
   bool found = false;
   for (const KernelPath* path : AvailablePaths()) found |= path->name == ActivePath();
   EXPECT_TRUE(found) << ActivePath();
