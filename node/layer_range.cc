@@ -47,9 +47,9 @@ absl::StatusOr<Matrix> LoadMatrix(const GgufFile& file, const std::string& name,
                                                    "}"));
   }
   if (!kernels::GetTypeTraits(t->type).weight_type) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.path(), ": tensor ", name, " has type ",
-                     std::string(kernels::GetTypeTraits(t->type).name), ", which cannot be a weight"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.path(), ": tensor ", name, " has type ",
+        std::string(kernels::GetTypeTraits(t->type).name), ", which cannot be a weight"));
   }
   return Matrix{file.TensorData(*t).data(), t->type, n_rows, n_cols};
 }
@@ -113,7 +113,13 @@ struct LayerRange::Impl {
 
 LayerRange::~LayerRange() = default;
 
-int64_t LayerRange::kv_budget_bytes() const { return impl_->kv->budget_bytes(); }
+int64_t LayerRange::kv_budget_bytes() const {
+  return impl_->kv->budget_bytes();
+}
+
+int64_t LayerRange::max_context() const {
+  return impl_->options.max_context;
+}
 
 absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& file,
                                                                const ModelConfig& config,
@@ -129,16 +135,14 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
                                                    config.n_layers, " layers"));
   }
   const TensorType kv_type = options.kv_type;
-  if (kv_type != TensorType::kF16 && kv_type != TensorType::kBF16 &&
-      kv_type != TensorType::kQ8_0) {
+  if (kv_type != TensorType::kF16 && kv_type != TensorType::kBF16 && kv_type != TensorType::kQ8_0) {
     return absl::InvalidArgumentError("KV-cache type must be f16, bf16 or q8_0");
   }
   const int64_t kv_width = int64_t{config.n_head_kv} * config.head_dim;
   if (kv_width % kernels::GetTypeTraits(kv_type).block_elements != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("KV row of ", kv_width,
-                                                   " elements is not a multiple of the ",
-                                                   std::string(kernels::GetTypeTraits(kv_type).name),
-                                                   " block size"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV row of ", kv_width, " elements is not a multiple of the ",
+                     std::string(kernels::GetTypeTraits(kv_type).name), " block size"));
   }
   if (options.max_batch_rows < 1) {
     return absl::InvalidArgumentError("max_batch_rows must be at least 1");
@@ -190,16 +194,17 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
     }
     for (const char* bias : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
       if (file.FindTensor(p + bias) != nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(file.path(), ": tensor ", p, bias, " (attention biases) is not supported"));
+        return absl::InvalidArgumentError(absl::StrCat(file.path(), ": tensor ", p, bias,
+                                                       " (attention biases) is not supported"));
       }
     }
     impl->layers.push_back(std::move(w));
   }
   if (file.FindTensor("rope_freqs.weight") != nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat(file.path(), ": rope_freqs.weight (llama3 RoPE frequency factors) is not "
-                                  "supported"));
+        absl::StrCat(file.path(),
+                     ": rope_freqs.weight (llama3 RoPE frequency factors) is not "
+                     "supported"));
   }
   const bool first = range->first_layer_ == 0;
   const bool last = range->last_layer_ == config.n_layers - 1;
@@ -252,8 +257,8 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
   const int64_t n = static_cast<int64_t>(rows.size());
   if (n == 0) return absl::OkStatus();
   if (n > m.options.max_batch_rows) {
-    return absl::InvalidArgumentError(absl::StrCat("batch of ", n, " rows exceeds the limit of ",
-                                                   m.options.max_batch_rows));
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch of ", n, " rows exceeds the limit of ", m.options.max_batch_rows));
   }
   if (!is_first() && hidden_in == nullptr) {
     return absl::InvalidArgumentError("hidden rows are required by a slice that does not embed");
@@ -266,9 +271,8 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
     const BatchRow& r = rows[i];
     auto [it, inserted] = next_pos.try_emplace(r.seq_id, m.kv->Length(r.seq_id));
     if (r.pos != it->second) {
-      return absl::InvalidArgumentError(absl::StrCat("row ", i, ": sequence ", r.seq_id,
-                                                     " expects position ", it->second, ", got ",
-                                                     r.pos));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "row ", i, ": sequence ", r.seq_id, " expects position ", it->second, ", got ", r.pos));
     }
     if (r.pos >= m.options.max_context) {
       return absl::InvalidArgumentError(absl::StrCat("row ", i, ": position ", r.pos,
@@ -284,9 +288,9 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
   int64_t pages = 0;
   for (const auto& [seq, end] : next_pos) pages += m.kv->PagesNeeded(seq, end);
   if (pages > m.kv->FreePages()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "KV-cache budget exhausted: the batch needs ", pages, " pages, ", m.kv->FreePages(),
-        " free of ", m.kv->budget_bytes() / m.kv->page_bytes()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("KV-cache budget exhausted: the batch needs ", pages, " pages, ",
+                     m.kv->FreePages(), " free of ", m.kv->budget_bytes() / m.kv->page_bytes()));
   }
   for (const auto& [seq, end] : next_pos) {
     absl::Status s = m.kv->Reserve(seq, end);
@@ -361,11 +365,11 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
     kernels::AddInPlace(b.x.data(), b.out_rows.data(), n * n_embd);
 
     for (int64_t i = 0; i < n; ++i) {
-      kernels::RmsNorm(b.x.data() + i * n_embd, w.ffn_norm.data(), b.xb.data() + i * n_embd,
-                       n_embd, c.rms_eps);
+      kernels::RmsNorm(b.x.data() + i * n_embd, w.ffn_norm.data(), b.xb.data() + i * n_embd, n_embd,
+                       c.rms_eps);
     }
-    kernels::MatMul(w.w_gate.type, w.w_gate.data, c.n_ff, n_embd, b.xb.data(), n,
-                    b.ffn_gate.data(), c.n_ff, pool);
+    kernels::MatMul(w.w_gate.type, w.w_gate.data, c.n_ff, n_embd, b.xb.data(), n, b.ffn_gate.data(),
+                    c.n_ff, pool);
     kernels::MatMul(w.w_up.type, w.w_up.data, c.n_ff, n_embd, b.xb.data(), n, b.ffn_up.data(),
                     c.n_ff, pool);
     kernels::SwiGlu(b.ffn_gate.data(), b.ffn_up.data(), b.ffn_gate.data(), n * c.n_ff);
@@ -388,18 +392,22 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
     ++n_out;
   }
   if (n_out > 0 && logits_out != nullptr) {
-    kernels::MatMul(m.output.type, m.output.data, c.n_vocab, n_embd, b.xb.data(), n_out,
-                    logits_out, c.n_vocab, pool);
+    kernels::MatMul(m.output.type, m.output.data, c.n_vocab, n_embd, b.xb.data(), n_out, logits_out,
+                    c.n_vocab, pool);
   }
   return absl::OkStatus();
 }
 
-void LayerRange::ReleaseSequence(uint64_t seq_id) { impl_->kv->Release(seq_id); }
+void LayerRange::ReleaseSequence(uint64_t seq_id) {
+  impl_->kv->Release(seq_id);
+}
 
 absl::Status LayerRange::TruncateSequence(uint64_t seq_id, int64_t n_keep) {
   return impl_->kv->Truncate(seq_id, n_keep);
 }
 
-int64_t LayerRange::SequenceLength(uint64_t seq_id) const { return impl_->kv->Length(seq_id); }
+int64_t LayerRange::SequenceLength(uint64_t seq_id) const {
+  return impl_->kv->Length(seq_id);
+}
 
 }  // namespace zen::node

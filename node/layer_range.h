@@ -28,9 +28,9 @@ struct LayerRangeOptions {
   int last_layer = -1;  // -1: the model's last layer
   int n_threads = 2;
   kernels::TensorType kv_type = kernels::TensorType::kF16;  // F16, BF16 or Q8_0
-  int64_t kv_budget_bytes = 0;  // 0: room for max_context tokens of one sequence
-  int64_t max_context = 0;      // 0: the model's training context
-  int64_t max_batch_rows = 512; // rows per Forward call (buffers are sized once for this)
+  int64_t kv_budget_bytes = 0;   // 0: room for max_context tokens of one sequence
+  int64_t max_context = 0;       // 0: the model's training context
+  int64_t max_batch_rows = 512;  // rows per Forward call (buffers are sized once for this)
 };
 
 // One row of a batch: which sequence, which position, and (first slice) which token.
@@ -70,6 +70,9 @@ class LayerRange {
   absl::Status TruncateSequence(uint64_t seq_id, int64_t n_keep);
   // Cached positions of a sequence (0 when unknown).
   int64_t SequenceLength(uint64_t seq_id) const;
+
+  // Longest sequence this slice accepts (positions 0 .. max_context-1).
+  int64_t max_context() const;
 
   // Bytes of weights this slice maps, and of its KV budget.
   int64_t weight_bytes() const { return weight_bytes_; }
