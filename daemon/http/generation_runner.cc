@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/http/stop_matcher.h"
 #include "spdlog/spdlog.h"
 
 namespace zen::http {
@@ -94,7 +93,7 @@ GenerationOutcome RunGeneration(InferenceBackend& backend, const PreparedGenerat
                                 CancelToken& cancel, const PieceCallback& on_piece) {
   GenerationOutcome outcome;
   outcome.usage.prompt_tokens = static_cast<int>(prepared.request.prompt_tokens.size());
-  StopMatcher stop(prepared.stop);
+  node::StopStringMatcher stop(prepared.stop);
   std::optional<node::ChatOutputParser> parser;
   if (prepared.chat) parser.emplace(prepared.starts_in_reasoning);
   bool finished = false;
@@ -122,8 +121,9 @@ GenerationOutcome RunGeneration(InferenceBackend& backend, const PreparedGenerat
     if (finished || outcome.client_gone) return false;
     if (event.usage.prompt_tokens > 0) outcome.usage.prompt_tokens = event.usage.prompt_tokens;
     outcome.usage.completion_tokens = event.usage.completion_tokens;
-    std::string shown = stop.Feed(event.text);
-    if (stop.stopped()) {
+    node::StopStringMatcher::Result fed = stop.Feed(event.text);
+    std::string shown = std::move(fed.text);
+    if (fed.stopped) {
       finished = true;
       outcome.finish = FinishReason::kStop;
       deliver(shown, /*final=*/true);

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "node/chat_template.h"
+#include "node/sampler.h"
 
 namespace zen::http {
 
@@ -42,17 +43,8 @@ struct ModelInfo {
   int context_length = 0;
 };
 
-// Sampling settings, already validated and defaulted by the HTTP layer.
-struct SamplingParams {
-  float temperature = 0.7f;  // 0 = greedy
-  float top_p = 0.8f;        // 1 = off
-  int top_k = 20;            // 0 = off
-  float min_p = 0.0f;        // 0 = off
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  float repetition_penalty = 1.0f;  // 1 = off
-  std::optional<uint64_t> seed;     // unset: the backend picks one
-};
+// Sampling settings (node::Sampler's), already validated and defaulted by the HTTP layer.
+using SamplingParams = node::SamplingParams;
 
 // What to generate from. The HTTP layer always fills prompt_tokens (it tokenizes through
 // Backend::Tokenize to check the context length); prompt_text is kept for logging.

@@ -510,11 +510,12 @@ bool DecideThinking(const ChatRequest& request) {
 }
 
 SamplingParams ResolveSampling(const CommonRequest& request, bool thinking) {
-  SamplingParams params;
-  params.temperature = request.temperature.value_or(thinking ? 0.6f : 0.7f);
-  params.top_p = request.top_p.value_or(thinking ? 0.95f : 0.8f);
-  params.top_k = request.top_k.value_or(20);
-  params.min_p = request.min_p.value_or(0.0f);
+  SamplingParams params =
+      thinking ? SamplingParams::QwenThinking() : SamplingParams::QwenNonThinking();
+  if (request.temperature) params.temperature = *request.temperature;
+  if (request.top_p) params.top_p = *request.top_p;
+  if (request.top_k) params.top_k = *request.top_k;
+  if (request.min_p) params.min_p = *request.min_p;
   params.presence_penalty = request.presence_penalty;
   params.frequency_penalty = request.frequency_penalty;
   params.repetition_penalty = request.repetition_penalty;

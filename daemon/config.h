@@ -1,0 +1,30 @@
+// zend's settings, filled from the command line (zend_main.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace zen::daemon {
+
+// Everything `zend start` can be told.
+struct DaemonConfig {
+  std::string model_path;
+  std::string listen = "127.0.0.1:7070";  // Node, Inference and Admin services
+  std::string name;                       // default: host name + port
+  std::string join;                       // leader address; empty: this node leads
+  int64_t memory_budget_bytes = 0;        // 0: three quarters of available memory
+  int max_layers = 0;                     // 0: no cap
+  int n_threads = 2;
+  bool discovery = false;
+  int expect_nodes = 1;           // the leader plans once this many nodes (itself included) joined
+  int64_t context_tokens = 4096;  // KV reserved per slice (the planner's context)
+  int max_batch_rows = 256;
+  std::string hidden_dtype = "f16";  // wire type of hidden rows between nodes
+  double hop_ms = 1.0;               // the planner's cost of one network hop per token
+  double weight_gbps = 0;            // >0: report this speed instead of measuring
+  int heartbeat_ms = 500;
+  int heartbeat_misses = 3;         // a node missing this many heartbeats in a row is lost
+  int request_timeout_ms = 120000;  // one pipeline pass; nothing waits longer
+};
+
+}  // namespace zen::daemon

@@ -1,0 +1,214 @@
+#include "daemon/inference_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/hop_client.h"
+#include "daemon/leader.h"
+#include "daemon/node_daemon.h"
+#include "daemon/node_service.h"
+#include "daemon/sequence_runner.h"
+#include "daemon/text_side.h"
+
+namespace zen::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+pb::SamplingParams ToNode(const ::zen::v1::SamplingParams& s) {
+  pb::SamplingParams out;
+  out.set_temperature(s.temperature());
+  out.set_top_k(s.top_k());
+  out.set_top_p(s.top_p());
+  out.set_min_p(s.min_p());
+  out.set_presence_penalty(s.presence_penalty());
+  out.set_frequency_penalty(s.frequency_penalty());
+  out.set_repetition_penalty(s.repetition_penalty());
+  out.set_seed(s.seed());
+  return out;
+}
+
+absl::Status CheckTokens(const std::vector<int32_t>& tokens, int n_vocab) {
+  if (tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", n_vocab, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status InferenceService::Generate(grpc::ServerContext* context,
+                                        const ::zen::v1::GenerateRequest* request,
+                                        grpc::ServerWriter<::zen::v1::GenerateResponse>* writer) {
+  auto view = daemon_->pipeline();
+  if (!view.ok()) return ToGrpc(view.status());
+  const TextSide& text = daemon_->text();
+  std::vector<int32_t> prompt;
+  if (request->has_tokens()) {
+    prompt.assign(request->tokens().ids().begin(), request->tokens().ids().end());
+  } else {
+    auto encoded =
+        text.EncodePrompt(request->prompt(), request->chat(), request->enable_thinking());
+    if (!encoded.ok()) return ToGrpc(encoded.status());
+    prompt = std::move(*encoded);
+  }
+  if (absl::Status s = CheckTokens(prompt, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
+  const int64_t context_tokens = (*view)->max_context;
+  if (static_cast<int64_t>(prompt.size()) >= context_tokens) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("the prompt has ", prompt.size(),
+                                     " tokens; the cluster's context holds ", context_tokens));
+  }
+  int64_t max_new = context_tokens - static_cast<int64_t>(prompt.size());
+  if (request->max_tokens() > 0) max_new = std::min<int64_t>(max_new, request->max_tokens());
+
+  pb::SequenceOptions options;
+  *options.mutable_sampling() = ToNode(request->sampling());
+  SequenceRunner runner(*view, daemon_->NewSequenceId(), options,
+                        daemon_->config().request_timeout_ms);
+  const auto start = Clock::now();
+  auto futures = runner.Feed(prompt, /*want_all=*/false);
+  absl::StatusOr<pb::ForwardResponse> result;
+  for (auto& f : futures) {
+    result = runner.Wait(f);
+    if (!result.ok()) return ToGrpc(result.status());
+  }
+  const double prefill_ms = MsSince(start);
+  const auto decode_start = Clock::now();
+  TextStream stream = text.NewStream(request->stop());
+  ::zen::v1::Usage usage;
+  usage.set_prompt_tokens(static_cast<int32_t>(prompt.size()));
+  ::zen::v1::FinishReason finish = ::zen::v1::FINISH_REASON_LENGTH;
+  for (int64_t n = 0; n < max_new; ++n) {
+    if (result->results_size() != 1) {
+      return grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("the last node returned ", result->results_size(), " results for one row"));
+    }
+    const int32_t token = result->results(0).token();
+    usage.set_completion_tokens(usage.completion_tokens() + 1);
+    const bool eog = !request->ignore_eos() && text.IsEndOfGeneration(token);
+    ::zen::v1::GenerateResponse piece;
+    piece.add_tokens(token);
+    bool stop_hit = false;
+    if (!eog) piece.set_text(stream.Add(token, &stop_hit));
+    if (eog || stop_hit) {
+      finish = ::zen::v1::FINISH_REASON_STOP;
+      if (!piece.text().empty() || !eog) writer->Write(piece);
+      break;
+    }
+    if (n + 1 == max_new) {
+      piece.set_text(piece.text() + stream.Flush());
+      writer->Write(piece);
+      break;
+    }
+    if (!writer->Write(piece) || context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
+    const int32_t next[] = {token};
+    auto next_future = runner.Feed(next, false);
+    result = runner.Wait(next_future[0]);
+    if (!result.ok()) return ToGrpc(result.status());
+  }
+  usage.set_prefill_ms(prefill_ms);
+  usage.set_decode_ms(MsSince(decode_start));
+  ::zen::v1::GenerateResponse last;
+  last.set_finish_reason(finish);
+  *last.mutable_usage() = usage;
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceService::Logits(grpc::ServerContext* context,
+                                      const ::zen::v1::LogitsRequest* request,
+                                      grpc::ServerWriter<::zen::v1::LogitsChunk>* writer) {
+  auto view = daemon_->pipeline();
+  if (!view.ok()) return ToGrpc(view.status());
+  const std::vector<int32_t> tokens(request->tokens().begin(), request->tokens().end());
+  if (absl::Status s = CheckTokens(tokens, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
+  if (static_cast<int64_t>(tokens.size()) > (*view)->max_context) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat(tokens.size(), " tokens exceed the cluster's context of ",
+                                     (*view)->max_context));
+  }
+  pb::SequenceOptions options;
+  options.set_return_logits(true);
+  SequenceRunner runner(*view, daemon_->NewSequenceId(), options,
+                        daemon_->config().request_timeout_ms);
+  const int chunk = request->chunk() > 0 ? request->chunk() : static_cast<int>(tokens.size());
+  std::vector<std::future<pb::ForwardResponse>> futures;
+  for (size_t start = 0; start < tokens.size(); start += chunk) {
+    const size_t n = std::min(tokens.size() - start, static_cast<size_t>(chunk));
+    auto more = runner.Feed(std::span<const int32_t>(tokens).subspan(start, n), true);
+    for (auto& f : more) futures.push_back(std::move(f));
+  }
+  int64_t position = 0;
+  for (auto& f : futures) {
+    auto result = runner.Wait(f);
+    if (!result.ok()) return ToGrpc(result.status());
+    ::zen::v1::LogitsChunk out;
+    out.set_first_position(position);
+    out.set_n_vocab((*view)->n_vocab);
+    for (const pb::RowResult& row : result->results()) {
+      out.mutable_logits()->append(row.logits());
+      ++position;
+    }
+    if (!writer->Write(out) || context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// Non-leaders answer Admin calls by asking the leader.
+template <typename Request, typename Response, typename Call>
+grpc::Status AskLeader(NodeDaemon* daemon, const Request& request, Response* response, Call call) {
+  auto channel = grpc::CreateCustomChannel(
+      daemon->config().join, grpc::InsecureChannelCredentials(), PeerChannelArguments());
+  auto stub = ::zen::v1::Admin::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return call(stub.get(), &context, request, response);
+}
+
+}  // namespace
+
+grpc::Status AdminService::GetStatus(grpc::ServerContext*, const ::zen::v1::StatusRequest* request,
+                                     ::zen::v1::ClusterStatus* response) {
+  if (daemon_->leader() != nullptr) {
+    *response = daemon_->leader()->Status();
+    return grpc::Status::OK;
+  }
+  return AskLeader(daemon_, *request, response,
+                   [](auto* stub, auto* context, const auto& req, auto* resp) {
+                     return stub->GetStatus(context, req, resp);
+                   });
+}
+
+grpc::Status AdminService::GetPlan(grpc::ServerContext*, const ::zen::v1::PlanRequest* request,
+                                   ::zen::v1::PlanResponse* response) {
+  if (daemon_->leader() != nullptr) {
+    *response = daemon_->leader()->PlanInfo();
+    return grpc::Status::OK;
+  }
+  return AskLeader(daemon_, *request, response,
+                   [](auto* stub, auto* context, const auto& req, auto* resp) {
+                     return stub->GetPlan(context, req, resp);
+                   });
+}
+
+}  // namespace zen::daemon

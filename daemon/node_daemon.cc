@@ -1,0 +1,294 @@
+#include "daemon/node_daemon.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/hidden_codec.h"
+#include "daemon/hop_client.h"
+#include "daemon/inference_service.h"
+#include "daemon/leader.h"
+#include "daemon/node_service.h"
+#include "daemon/units.h"
+
+namespace zen::daemon {
+
+NodeDaemon::NodeDaemon(DaemonConfig config) : config_(std::move(config)) {
+  std::random_device rd;
+  sequence_prefix_ = (static_cast<uint64_t>(rd()) & 0xffffff) << 40;
+}
+
+NodeDaemon::~NodeDaemon() {
+  Shutdown();
+}
+
+absl::Status NodeDaemon::Start() {
+  pb::HiddenDType dtype;
+  if (absl::Status s = ParseHiddenDType(config_.hidden_dtype, &dtype); !s.ok()) return s;
+  if (config_.model_path.empty()) {
+    return absl::InvalidArgumentError("--model FILE is required (every node needs the model file)");
+  }
+  auto model = OpenLocalModel(config_.model_path);
+  if (!model.ok()) return model.status();
+  model_ = std::move(*model);
+  text_ = TextSide::FromGguf(*model_.file);
+  if (config_.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    config_.name = absl::StrCat(host, ":", config_.listen.substr(config_.listen.rfind(':') + 1));
+  }
+  if (config_.memory_budget_bytes <= 0) config_.memory_budget_bytes = DefaultMemoryBudget();
+
+  SpeedMeasurement speed;
+  if (config_.weight_gbps > 0) {
+    speed.weight_bytes_per_second = config_.weight_gbps * 1e9;
+  } else {
+    speed = MeasureSpeed(config_.n_threads);
+  }
+  capabilities_.set_name(config_.name);
+  capabilities_.set_address(config_.listen);
+  capabilities_.set_version(ZEN_VERSION);
+  capabilities_.set_protocol_version(pb::PROTOCOL_VERSION_CURRENT);
+  capabilities_.set_memory_budget_bytes(config_.memory_budget_bytes);
+  capabilities_.set_gflops(speed.gflops);
+  capabilities_.set_weight_bytes_per_second(speed.weight_bytes_per_second);
+  capabilities_.set_cores(static_cast<int>(std::thread::hardware_concurrency()));
+  for (const std::string& f : CpuFeatures()) capabilities_.add_cpu_features(f);
+  capabilities_.set_model_path(config_.model_path);
+  capabilities_.set_model_fingerprint(model_.fingerprint);
+  capabilities_.set_max_layers(config_.max_layers);
+  spdlog::info("node {}: model {} ({} layers), budget {}, speed {:.1f} GB/s of weights",
+               config_.name, config_.model_path, model_.config.n_layers,
+               FormatBytes(config_.memory_budget_bytes), speed.weight_bytes_per_second / 1e9);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  services_.push_back(std::make_unique<NodeService>(this));
+  services_.push_back(std::make_unique<InferenceService>(this));
+  services_.push_back(std::make_unique<AdminService>(this));
+  for (auto& service : services_) builder.RegisterService(service.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen,
+                                               " (in use, or not an address of this machine)"));
+  }
+  spdlog::info("node {} listening on {}", config_.name, config_.listen);
+
+  last_heartbeat_ = std::chrono::steady_clock::now();
+  if (is_leader()) {
+    leader_ = std::make_unique<Leader>(this);
+    leader_->Start();
+  } else {
+    join_thread_ = std::thread([this] { JoinLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void NodeDaemon::JoinLoop() {
+  auto channel = grpc::CreateCustomChannel(config_.join, grpc::InsecureChannelCredentials(),
+                                           PeerChannelArguments());
+  auto stub = pb::Node::NewStub(channel);
+  bool joined = false;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_requested_) {
+    // Join at start, and again when the leader has been silent long enough to have
+    // restarted (it then knows nothing of us).
+    const auto silence = std::chrono::steady_clock::now() - last_heartbeat_;
+    if (!joined || silence > std::chrono::milliseconds(config_.heartbeat_ms * 10)) {
+      lock.unlock();
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+      pb::JoinRequest request;
+      *request.mutable_capabilities() = capabilities_;
+      pb::JoinResponse response;
+      const grpc::Status status = stub->Join(&context, request, &response);
+      lock.lock();
+      if (status.ok()) {
+        if (!joined) spdlog::info("joined the cluster led by {}", response.leader_name());
+        joined = true;
+        last_heartbeat_ = std::chrono::steady_clock::now();
+      } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                 status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        if (joined) spdlog::warn("leader {} is silent; joining again", config_.join);
+        joined = false;
+      } else {
+        spdlog::error("the leader at {} refused this node: {}", config_.join,
+                      status.error_message());
+        shutdown_requested_ = true;
+        exit_code_ = 2;
+        cv_.notify_all();
+        return;
+      }
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms));
+  }
+}
+
+bool NodeDaemon::WaitForShutdown(std::chrono::milliseconds timeout, int* exit_code) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return shutdown_requested_; })) return false;
+  *exit_code = exit_code_;
+  return true;
+}
+
+void NodeDaemon::RequestShutdown(int exit_code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!shutdown_requested_) exit_code_ = exit_code;
+  shutdown_requested_ = true;
+  cv_.notify_all();
+}
+
+void NodeDaemon::Shutdown() {
+  RequestShutdown(0);
+  if (leader_ != nullptr) leader_->Stop();
+  if (join_thread_.joinable()) join_thread_.join();
+  if (server_ != nullptr) {
+    // In-flight calls get a bounded grace period, then are cancelled.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    server_->Wait();
+    server_.reset();
+  }
+  std::shared_ptr<SliceExecutor> executor;
+  std::shared_ptr<const PipelineView> pipeline;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    executor = std::move(executor_);
+    pipeline = std::move(pipeline_);
+  }
+  executor.reset();
+  pipeline.reset();
+  leader_.reset();
+}
+
+absl::StatusOr<pb::AssignResponse> NodeDaemon::ApplyAssign(const pb::AssignRequest& request) {
+  if (request.model_fingerprint() != model_.fingerprint) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", config_.name, " has model ", config_.model_path, " (fingerprint ",
+        model_.fingerprint, "), the plan is for fingerprint ", request.model_fingerprint()));
+  }
+  const pb::Plan& plan = request.plan();
+  const int index = request.slice_index();
+  if (index >= plan.slices_size() || plan.slices_size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slice index ", index, " outside the plan's ", plan.slices_size(), " slices"));
+  }
+  std::shared_ptr<SliceExecutor> executor;
+  pb::AssignResponse response;
+  if (index >= 0) {
+    const pb::Slice& slice = plan.slices(index);
+    SliceOptions options;
+    options.node_name = config_.name;
+    options.first_layer = slice.first_layer();
+    options.last_layer = slice.last_layer();
+    options.n_threads = config_.n_threads;
+    options.max_context = request.max_context();
+    options.max_batch_rows = request.max_batch_rows() > 0 ? request.max_batch_rows() : 256;
+    options.plan_id = plan.plan_id();
+    options.hidden_dtype = plan.hidden_dtype();
+    std::shared_ptr<Stage> downstream;
+    if (index + 1 < plan.slices_size()) {
+      const pb::Slice& next = plan.slices(index + 1);
+      downstream = std::make_shared<HopClient>(next.node_name(), next.node_address());
+    }
+    // The old slice (if any) is released first so two slices never sit in memory at once.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      executor_.reset();
+    }
+    auto created = SliceExecutor::Create(*model_.file, model_.config, options, downstream);
+    if (!created.ok()) {
+      return absl::Status(created.status().code(),
+                          absl::StrCat("node ", config_.name, ": ", created.status().message()));
+    }
+    executor = std::move(*created);
+    response.set_weight_bytes(executor->Stats().weight_bytes);
+    response.set_kv_budget_bytes(executor->Stats().kv_budget_bytes);
+    spdlog::info("plan {}: this node runs layers {}..{}", plan.plan_id(), slice.first_layer(),
+                 slice.last_layer());
+  }
+  auto view = std::make_shared<PipelineView>();
+  view->plan = plan;
+  view->n_vocab = model_.config.n_vocab;
+  view->max_context = request.max_context();
+  view->max_batch_rows = request.max_batch_rows() > 0 ? request.max_batch_rows() : 256;
+  if (index == 0) {
+    view->first_stage = executor;
+  } else {
+    view->first_stage =
+        std::make_shared<HopClient>(plan.slices(0).node_name(), plan.slices(0).node_address());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  executor_ = std::move(executor);
+  pipeline_ = std::move(view);
+  not_ready_ = absl::OkStatus();
+  return response;
+}
+
+pb::NodeStatus NodeDaemon::LocalStatus() {
+  pb::NodeStatus status;
+  status.set_name(config_.name);
+  status.set_address(config_.listen);
+  status.set_memory_budget_bytes(config_.memory_budget_bytes);
+  status.set_weight_bytes_per_second(capabilities_.weight_bytes_per_second());
+  std::shared_ptr<SliceExecutor> ex = executor();
+  uint64_t plan_id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pipeline_ != nullptr) plan_id = pipeline_->plan.plan_id();
+  }
+  status.set_plan_id(plan_id);
+  if (ex == nullptr) {
+    status.set_state(pb::NODE_STATE_IDLE);
+    status.set_first_layer(-1);
+    status.set_last_layer(-1);
+    return status;
+  }
+  const SliceStats stats = ex->Stats();
+  status.set_state(pb::NODE_STATE_READY);
+  status.set_first_layer(ex->options().first_layer);
+  status.set_last_layer(ex->options().last_layer);
+  status.set_memory_used_bytes(stats.weight_bytes + stats.kv_budget_bytes);
+  status.set_tokens_per_second(stats.rows_per_second);
+  status.set_active_sequences(stats.active_sequences);
+  return status;
+}
+
+void NodeDaemon::NoteHeartbeat() {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_heartbeat_ = std::chrono::steady_clock::now();
+}
+
+std::shared_ptr<SliceExecutor> NodeDaemon::executor() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return executor_;
+}
+
+absl::StatusOr<std::shared_ptr<const PipelineView>> NodeDaemon::pipeline() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutdown_requested_) {
+    return absl::UnavailableError(absl::StrCat("node ", config_.name, " is shutting down"));
+  }
+  if (!not_ready_.ok()) return not_ready_;
+  if (pipeline_ == nullptr) return absl::UnavailableError("the cluster has no plan yet");
+  return pipeline_;
+}
+
+void NodeDaemon::SetNotReady(absl::Status reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  not_ready_ = std::move(reason);
+}
+
+uint64_t NodeDaemon::NewSequenceId() {
+  return sequence_prefix_ | next_sequence_++;
+}
+
+}  // namespace zen::daemon

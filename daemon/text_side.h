@@ -1,0 +1,52 @@
+// The entry node's text side: prompt text to tokens, generated tokens to streamed text,
+// end-of-generation and stop strings. Built once from the model file.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "node/bpe_tokenizer.h"
+#include "node/gguf.h"
+#include "node/utf8_stream.h"
+
+namespace zen::daemon {
+
+// Turns one request's generated tokens into text, holding back what may be a stop string
+// or half a UTF-8 character.
+class TextStream {
+ public:
+  TextStream(const node::BpeTokenizer* tokenizer, std::vector<std::string> stop);
+  // Adds a token; returns the text now safe to show. *stop_hit when a stop string appeared
+  // (the returned text then ends just before it).
+  std::string Add(int32_t token, bool* stop_hit);
+  // The text held back, at the end of the stream.
+  std::string Flush();
+
+ private:
+  std::unique_ptr<node::TokenStreamDecoder> decoder_;
+  std::vector<std::string> stop_;
+  std::string held_;
+};
+
+// Tokenizer-backed text handling for Generate.
+class TextSide {
+ public:
+  // Reads the tokenizer from the model file; without one, only token-id requests work.
+  static std::unique_ptr<TextSide> FromGguf(const node::GgufFile& file);
+
+  // The prompt's tokens; `chat` wraps it as one user turn of the model's chat format.
+  absl::StatusOr<std::vector<int32_t>> EncodePrompt(const std::string& prompt, bool chat,
+                                                    bool enable_thinking) const;
+  bool IsEndOfGeneration(int32_t token) const;
+  // A stream for one request's output.
+  TextStream NewStream(const google::protobuf::RepeatedPtrField<std::string>& stop) const;
+
+ private:
+  std::unique_ptr<node::BpeTokenizer> tokenizer_;
+  std::string tokenizer_error_;
+};
+
+}  // namespace zen::daemon
