@@ -386,14 +386,17 @@ class GgufParser {
       return Error(dims_at, absl::StrCat(context_, "n_dims ", n_dims, " exceeds ", kMaxDims));
     }
     t.dims.resize(n_dims);
-    int64_t n_elements = 1;
+    // Rows are counted apart from elements: with a zero-length row the element count stays
+    // 0 while the row count could still overflow.
+    int64_t n_elements = 1, n_rows = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t at = pos_;
       if (auto s = Read(t.dims[d], "dimension"); !s.ok()) return s;
       if (t.dims[d] < 0) {
         return Error(at, absl::StrCat(context_, "dimension ", d, " is negative (", t.dims[d], ")"));
       }
-      if (__builtin_mul_overflow(n_elements, t.dims[d], &n_elements)) {
+      if (__builtin_mul_overflow(n_elements, t.dims[d], &n_elements) ||
+          (d > 0 && __builtin_mul_overflow(n_rows, t.dims[d], &n_rows))) {
         return Error(dims_at, absl::StrCat(context_, "element count overflows 64 bits"));
       }
     }
@@ -413,7 +416,7 @@ class GgufParser {
     uint64_t row_bytes = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(row / traits->block_elements),
                                static_cast<uint64_t>(traits->block_bytes), &row_bytes) ||
-        __builtin_mul_overflow(row_bytes, static_cast<uint64_t>(t.n_rows()), &t.n_bytes)) {
+        __builtin_mul_overflow(row_bytes, static_cast<uint64_t>(n_rows), &t.n_bytes)) {
       return Error(dims_at, absl::StrCat(context_, "byte size overflows 64 bits"));
     }
     if (auto s = Read(t.offset, "data offset"); !s.ok()) return s;

@@ -325,6 +325,9 @@ TEST(GgufReader, RejectsElementCountOverflow) {
   g.tensors[0].dims = {int64_t{1} << 32, int64_t{1} << 32};
   g.data_bytes = 1024;
   EXPECT_THAT(ErrorOf(g.Build()), HasSubstr("'token_embd.weight': element count overflows"));
+  // Zero elements in all, but the row count alone overflows (found by the fuzzer).
+  g.tensors[0].dims = {0, int64_t{1} << 57, int64_t{1} << 40};
+  EXPECT_THAT(ErrorOf(g.Build()), HasSubstr("'token_embd.weight': element count overflows"));
 }
 
 TEST(GgufReader, RejectsByteSizeOverflow) {
