@@ -14,10 +14,13 @@
 namespace zen::kernels {
 namespace {
 
-// Fills the entries a SIMD path leaves empty with the scalar ones.
+// Fills the entries a SIMD path leaves empty with those of `scalar` (the base path).
 KernelPath Complete(KernelPath partial, const KernelPath& scalar) {
   for (int i = 0; i < kTypeSlots; ++i) {
     if (partial.dot[i] == nullptr) partial.dot[i] = scalar.dot[i];
+    // Every multi_dot computes the same function as every dot, so a path may borrow its
+    // base's prefill kernels while providing its own decode kernels.
+    if (partial.multi_dot[i] == nullptr) partial.multi_dot[i] = scalar.multi_dot[i];
     if (partial.dequant[i] == nullptr) partial.dequant[i] = scalar.dequant[i];
   }
   if (partial.dot_f32 == nullptr) partial.dot_f32 = scalar.dot_f32;
@@ -57,9 +60,17 @@ const PathTable& Paths() {
     }
 #endif
     for (const KernelPath& p : t.storage) t.available.push_back(&p);
+    // ZEN_FORCE_SCALAR=1 (debugging) or ZEN_KERNEL_PATH=<name> (comparing paths) override
+    // the choice; an unknown or unavailable name leaves the best path in place.
+    t.active = t.available.back();
     const char* force = std::getenv("ZEN_FORCE_SCALAR");
-    const bool scalar_only = force != nullptr && force[0] != '\0' && std::strcmp(force, "0") != 0;
-    t.active = scalar_only ? t.available.front() : t.available.back();
+    if (force != nullptr && force[0] != '\0' && std::strcmp(force, "0") != 0) {
+      t.active = t.available.front();
+    } else if (const char* name = std::getenv("ZEN_KERNEL_PATH"); name != nullptr) {
+      for (const KernelPath* p : t.available) {
+        if (p->name == name) t.active = p;
+      }
+    }
     return t;
   }();
   return table;
