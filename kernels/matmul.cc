@@ -12,6 +12,11 @@
 #include "kernels/thread_pool.h"
 
 namespace zen::kernels {
+
+bool MatMulBlas(const KernelPath& path, TensorType type, const void* weights, int64_t n_rows,
+                int64_t n_cols, const float* x, int64_t n_x, float* y, int64_t y_stride,
+                ThreadPool* pool);
+
 namespace {
 
 // Fills the entries a SIMD path leaves empty with those of `scalar` (the base path).
@@ -144,6 +149,7 @@ void MatMulWithPath(const KernelPath& path, TensorType type, const void* weights
   const RowDotFn dot = path.dot[slot];
   const MultiDotFn multi_dot = path.multi_dot[slot];
   if (dot == nullptr) std::abort();  // not a weight type; callers validate types at load time
+  if (MatMulBlas(path, type, weights, n_rows, n_cols, x, n_x, y, y_stride, pool)) return;
 
   const void* act = x;
   const size_t act_bytes = ActivationRowBytes(type, n_cols);
