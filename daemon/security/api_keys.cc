@@ -18,9 +18,11 @@ using json = nlohmann::json;
 absl::StatusOr<ApiKeyStore> ApiKeyStore::Open(const fs::path& state_dir) {
   if (absl::Status s = EnsurePrivateDir(state_dir); !s.ok()) return s;
   ApiKeyStore store(state_dir);
-  absl::MutexLock lock(&store.mutex_);
-  if (absl::Status s = store.RefreshLocked(); !s.ok()) return s;
-  return store;
+  {
+    absl::MutexLock lock(&store.mutex_);
+    if (absl::Status s = store.RefreshLocked(); !s.ok()) return s;
+  }
+  return store;  // the move locks store.mutex_ itself
 }
 
 ApiKeyStore::ApiKeyStore(ApiKeyStore&& other) noexcept : state_dir_(std::move(other.state_dir_)) {
