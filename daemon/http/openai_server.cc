@@ -3,6 +3,7 @@
 #include "daemon/http/openai_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -158,6 +159,12 @@ absl::Status OpenAiHttpServer::Impl::Start() {
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_.set_payload_max_length(options_.max_body_bytes);
   server_.set_keep_alive_timeout(std::max(1, options_.keep_alive_seconds));
+  // httplib's default sets SO_REUSEPORT, which lets a second zend bind the same port and
+  // silently share it; SO_REUSEADDR alone still allows a quick restart.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   InstallRoutes();
 
   if (options_.port == 0) {
