@@ -95,7 +95,15 @@ void RunUnit(const Job& job, int kv_head, int64_t q0, int64_t q1) {
       dequant(RowOf(kv.k_pages, kv, t0 + j, head_offset), keys + j * hd, hd);
     for (int64_t j = 0; j < nb; ++j)
       dequant(RowOf(kv.v_pages, kv, t0 + j, head_offset), values + j * hd, hd);
-    path.attn_scores(queries, n_rows, keys, nb, hd, scores, kKeyBlock);
+    if (path.attn_scores != nullptr) {
+      path.attn_scores(queries, n_rows, keys, nb, hd, scores, kKeyBlock);
+    } else {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t j = 0; j < nb; ++j) {
+          scores[r * kKeyBlock + j] = path.dot_f32(queries + r * hd, keys + j * hd, hd);
+        }
+      }
+    }
     for (int64_t r = 0; r < n_rows; ++r) {
       const int64_t pos = job.q_pos[q0 + r / group];
       const int64_t valid = std::min(nb, pos + 1 - t0);
@@ -110,7 +118,11 @@ void RunUnit(const Job& job, int kv_head, int64_t q0, int64_t q1) {
       row_max[r] = new_max;
       float* a = acc + r * hd;
       if (correction != 1.0f) path.scale_f32(correction, a, hd);
-      path.attn_accumulate(sc, valid, values, hd, a);
+      if (path.attn_accumulate != nullptr) {
+        path.attn_accumulate(sc, valid, values, hd, a);
+      } else {
+        for (int64_t j = 0; j < valid; ++j) path.axpy_f32(sc[j], values + j * hd, a, hd);
+      }
     }
   }
 

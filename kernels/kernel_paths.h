@@ -53,6 +53,7 @@ struct KernelPath {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
   void (*scale_f32)(float a, float* y, int64_t n) = nullptr;                 // y *= a
+  // Optional blocked attention kernels; when null, attention loops over dot_f32 / axpy_f32.
   // scores[r * ld + j] = dot(q row r, key row j) for r < n_rows, j < n_keys (rows hd apart).
   void (*attn_scores)(const float* q, int64_t n_rows, const float* keys, int64_t n_keys, int hd,
                       float* scores, int64_t ld) = nullptr;

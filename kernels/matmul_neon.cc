@@ -64,17 +64,6 @@ void ScaleF32(float a, float* y, int64_t n) {
   for (; i < n; ++i) y[i] *= a;
 }
 
-void AttnScores(const float* q, int64_t n_rows, const float* keys, int64_t n_keys, int hd,
-                float* scores, int64_t ld) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int64_t j = 0; j < n_keys; ++j) scores[r * ld + j] = DotF32(q + r * hd, keys + j * hd, hd);
-  }
-}
-
-void AttnAccumulate(const float* p, int64_t n_keys, const float* values, int hd, float* acc) {
-  for (int64_t j = 0; j < n_keys; ++j) AxpyF32(p[j], values + j * hd, acc, hd);
-}
-
 }  // namespace
 
 KernelPath MakeNeonPath() {
@@ -91,8 +80,6 @@ KernelPath MakeNeonPath() {
   p.dot_f32 = DotF32Plain;
   p.axpy_f32 = AxpyF32;
   p.scale_f32 = ScaleF32;
-  p.attn_scores = AttnScores;
-  p.attn_accumulate = AttnAccumulate;
   return p;
 }
 

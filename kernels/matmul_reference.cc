@@ -104,17 +104,6 @@ float ExpSumF32(float* x, int64_t n, float max) {
   return sum;
 }
 
-void AttnScores(const float* q, int64_t n_rows, const float* keys, int64_t n_keys, int hd,
-                float* scores, int64_t ld) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int64_t j = 0; j < n_keys; ++j) scores[r * ld + j] = DotF32(q + r * hd, keys + j * hd, hd);
-  }
-}
-
-void AttnAccumulate(const float* p, int64_t n_keys, const float* values, int hd, float* acc) {
-  for (int64_t j = 0; j < n_keys; ++j) AxpyF32(p[j], values + j * hd, acc, hd);
-}
-
 }  // namespace
 
 KernelPath MakeScalarPath() {
@@ -139,8 +128,6 @@ KernelPath MakeScalarPath() {
   p.axpy_f32 = AxpyF32;
   p.scale_f32 = ScaleF32;
   p.exp_sum_f32 = ExpSumF32;
-  p.attn_scores = AttnScores;
-  p.attn_accumulate = AttnAccumulate;
   return p;
 }
 

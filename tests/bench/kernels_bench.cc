@@ -1,7 +1,7 @@
 // Matrix-vector (decode) and matrix-matrix (prefill) speed of the quantized kernels on
 // Qwen3-4B shapes, as GB/s of weights streamed and as a fraction of this machine's memory
 // read bandwidth, which the binary measures first. Run:
-//   kernels_bench --benchmark_min_time=0.5s
+//   kernels_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
 #include <chrono>
