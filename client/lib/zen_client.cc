@@ -1,0 +1,210 @@
+#include "client/lib/zen_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "zen/v1/zen.grpc.pb.h"
+
+namespace zen::client {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      message.find("node") == std::string::npos) {
+    message = absl::StrCat("zend at ", address, " is unreachable: ", message);
+  }
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), message);
+}
+
+std::string Bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.2f %s", v, units[u]);
+}
+
+std::string Layers(int first, int last) {
+  return first < 0 ? "-" : absl::StrCat(first, "..", last);
+}
+
+}  // namespace
+
+struct Client::Stubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<::zen::v1::Inference::Stub> inference;
+  std::unique_ptr<::zen::v1::Admin::Stub> admin;
+};
+
+Client::Client(const std::string& address) : address_(address), stubs_(std::make_unique<Stubs>()) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  stubs_->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  stubs_->inference = ::zen::v1::Inference::NewStub(stubs_->channel);
+  stubs_->admin = ::zen::v1::Admin::NewStub(stubs_->channel);
+}
+
+Client::~Client() = default;
+
+absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
+                                                const PieceCallback& on_piece) {
+  ::zen::v1::GenerateRequest request;
+  if (!o.tokens.empty()) {
+    request.mutable_tokens()->mutable_ids()->Add(o.tokens.begin(), o.tokens.end());
+  } else {
+    request.set_prompt(o.prompt);
+  }
+  request.set_chat(o.chat);
+  request.set_enable_thinking(o.enable_thinking);
+  request.set_max_tokens(o.max_tokens);
+  request.set_ignore_eos(o.ignore_eos);
+  auto* s = request.mutable_sampling();
+  s->set_temperature(o.temperature);
+  s->set_top_k(o.top_k);
+  s->set_top_p(o.top_p);
+  s->set_min_p(o.min_p);
+  s->set_presence_penalty(o.presence_penalty);
+  s->set_frequency_penalty(o.frequency_penalty);
+  s->set_repetition_penalty(o.repetition_penalty);
+  s->set_seed(o.seed);
+  for (const std::string& stop : o.stop) request.add_stop(stop);
+
+  grpc::ClientContext context;
+  auto reader = stubs_->inference->Generate(&context, request);
+  GenerateResult result;
+  ::zen::v1::GenerateResponse piece;
+  while (reader->Read(&piece)) {
+    result.tokens.insert(result.tokens.end(), piece.tokens().begin(), piece.tokens().end());
+    result.text += piece.text();
+    if (on_piece && (!piece.text().empty() || piece.tokens_size() > 0)) {
+      on_piece(piece.text(), std::span<const int32_t>(piece.tokens().data(), piece.tokens_size()));
+    }
+    if (piece.finish_reason() != ::zen::v1::FINISH_REASON_UNSPECIFIED) {
+      result.finish_reason =
+          piece.finish_reason() == ::zen::v1::FINISH_REASON_STOP ? "stop" : "length";
+      result.prompt_tokens = piece.usage().prompt_tokens();
+      result.completion_tokens = piece.usage().completion_tokens();
+      result.prefill_ms = piece.usage().prefill_ms();
+      result.decode_ms = piece.usage().decode_ms();
+    }
+  }
+  if (absl::Status st = FromGrpc(reader->Finish(), address_); !st.ok()) return st;
+  return result;
+}
+
+absl::StatusOr<std::vector<float>> Client::Logits(std::span<const int32_t> tokens, int chunk,
+                                                  int* n_vocab) {
+  ::zen::v1::LogitsRequest request;
+  request.mutable_tokens()->Add(tokens.begin(), tokens.end());
+  request.set_chunk(chunk);
+  grpc::ClientContext context;
+  auto reader = stubs_->inference->Logits(&context, request);
+  std::vector<float> logits;
+  ::zen::v1::LogitsChunk piece;
+  *n_vocab = 0;
+  while (reader->Read(&piece)) {
+    *n_vocab = piece.n_vocab();
+    const size_t start = logits.size();
+    logits.resize(start + piece.logits().size() / sizeof(float));
+    std::memcpy(logits.data() + start, piece.logits().data(),
+                piece.logits().size() / sizeof(float) * sizeof(float));
+  }
+  if (absl::Status st = FromGrpc(reader->Finish(), address_); !st.ok()) return st;
+  if (*n_vocab <= 0 || logits.size() != tokens.size() * static_cast<size_t>(*n_vocab)) {
+    return absl::InternalError(absl::StrCat("zend at ", address_, " returned ", logits.size(),
+                                            " logits for ", tokens.size(), " tokens"));
+  }
+  return logits;
+}
+
+absl::StatusOr<BenchResult> Client::Bench(int prompt_tokens, int generate_tokens) {
+  GenerateOptions o;
+  // Plain ids below any special token; the content does not matter for speed.
+  for (int i = 0; i < prompt_tokens; ++i) o.tokens.push_back(100 + (i * 37) % 900);
+  o.max_tokens = generate_tokens;
+  o.ignore_eos = true;
+  auto r = Generate(o);
+  if (!r.ok()) return r.status();
+  BenchResult b;
+  b.prompt_tokens = r->prompt_tokens;
+  b.generated_tokens = r->completion_tokens;
+  // The first token comes out of the prefill pass; the rest are decode steps.
+  if (r->prefill_ms > 0) b.prefill_tokens_per_second = r->prompt_tokens / (r->prefill_ms / 1000);
+  if (r->decode_ms > 0 && r->completion_tokens > 1) {
+    b.decode_tokens_per_second = (r->completion_tokens - 1) / (r->decode_ms / 1000);
+  }
+  return b;
+}
+
+absl::StatusOr<::zen::v1::ClusterStatus> Client::Status() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ::zen::v1::ClusterStatus status;
+  if (absl::Status st = FromGrpc(stubs_->admin->GetStatus(&context, {}, &status), address_);
+      !st.ok()) {
+    return st;
+  }
+  return status;
+}
+
+absl::StatusOr<::zen::v1::PlanResponse> Client::Plan() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ::zen::v1::PlanResponse plan;
+  if (absl::Status st = FromGrpc(stubs_->admin->GetPlan(&context, {}, &plan), address_); !st.ok()) {
+    return st;
+  }
+  return plan;
+}
+
+std::string FormatPlan(const ::zen::v1::PlanResponse& plan) {
+  if (!plan.has_plan()) return absl::StrCat("no plan: ", plan.error(), "\n");
+  std::string out =
+      absl::StrFormat("%-16s %-22s %-8s %12s %12s %12s %12s %10s\n", "node", "address", "layers",
+                      "weights", "kv-cache", "buffers", "budget", "ms/token");
+  for (const auto& s : plan.slices()) {
+    absl::StrAppend(
+        &out, absl::StrFormat("%-16s %-22s %-8s %12s %12s %12s %12s %10.2f\n", s.node_name(),
+                              s.node_address(), Layers(s.first_layer(), s.last_layer()),
+                              Bytes(s.weight_bytes()), Bytes(s.kv_bytes()), Bytes(s.buffer_bytes()),
+                              Bytes(s.memory_budget_bytes()), s.ms_per_token()));
+  }
+  absl::StrAppend(
+      &out, absl::StrFormat("%d layers, %d slice(s), %.2f ms/token estimated (%.2f ms per hop), "
+                            "context %d tokens, hidden rows as %s\n",
+                            plan.n_layers(), plan.slices_size(), plan.ms_per_token(), plan.hop_ms(),
+                            plan.context_tokens(), plan.hidden_dtype()));
+  absl::StrAppend(&out, plan.summary(), "\n");
+  for (const auto& l : plan.left_out()) {
+    absl::StrAppend(&out, "left out: ", l.node_name(), ": ", l.reason(), "\n");
+  }
+  return out;
+}
+
+std::string FormatStatus(const ::zen::v1::ClusterStatus& status) {
+  std::string out = absl::StrCat("cluster ", status.ready() ? "ready" : "not ready",
+                                 status.message().empty() ? "" : ": " + status.message(),
+                                 "; leader ", status.leader(), "; model ", status.model(), "\n");
+  absl::StrAppend(
+      &out, absl::StrFormat("%-16s %-22s %-10s %12s %12s %-8s %10s\n", "node", "address", "state",
+                            "memory", "budget", "layers", "tokens/s"));
+  for (const auto& n : status.nodes()) {
+    absl::StrAppend(
+        &out, absl::StrFormat("%-16s %-22s %-10s %12s %12s %-8s %10.1f\n",
+                              n.name() + (n.leader() ? "*" : ""), n.address(), n.state(),
+                              Bytes(n.memory_used_bytes()), Bytes(n.memory_budget_bytes()),
+                              Layers(n.first_layer(), n.last_layer()), n.tokens_per_second()));
+  }
+  return out;
+}
+
+}  // namespace zen::client

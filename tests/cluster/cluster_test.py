@@ -1,0 +1,265 @@
+"""Cluster simulation: real zend processes on loopback running the tiny fixture models.
+
+Checks that 1 to 4 nodes give the single-node engine's tokens and the fixture logits, that
+concurrent requests stay independent, that a killed node fails requests cleanly (UNAVAILABLE
+naming it, nothing hangs), that a restarted node brings the cluster back, and that malformed
+Forward traffic is refused without disturbing other sequences.
+"""
+import array
+import json
+import math
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+import cluster_harness as h
+
+CASES = json.load(open(os.path.join(h.DATA, "model_cases.json")))["cases"]
+
+
+def case(model, prompt):
+    return next(c for c in CASES if c["model"] == model and c["prompt"] == prompt)
+
+
+def fixture_logits(c):
+    values = array.array("f")
+    with open(os.path.join(h.DATA, c["logits_file"]), "rb") as f:
+        values.frombytes(f.read())
+    return values
+
+
+def rows_of(values, n_vocab):
+    return [values[i:i + n_vocab] for i in range(0, len(values), n_vocab)]
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb)
+
+
+def argmax(row):
+    return max(range(len(row)), key=row.__getitem__)
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.log_dir = tempfile.mkdtemp(prefix="zen-cluster-logs-")
+        self.clusters = []
+
+    def tearDown(self):
+        for c in self.clusters:
+            c.close()
+
+    def cluster(self, model, layers, slices, extra=()):
+        c = h.Cluster(model, layers, log_dir=self.log_dir, extra=extra)
+        self.clusters.append(c)
+        c.__enter__()
+        c.wait_ready(slices)
+        return c
+
+    def check_logits(self, got_bytes, n_vocab, c, min_cos):
+        got = array.array("f")
+        got.frombytes(got_bytes)
+        self.assertEqual(n_vocab, c["n_vocab"])
+        want_rows = rows_of(fixture_logits(c), n_vocab)
+        got_rows = rows_of(got, n_vocab)
+        self.assertEqual(len(got_rows), len(c["tokens"]))
+        confident = agree = 0
+        for i, (g, w) in enumerate(zip(got_rows, want_rows)):
+            self.assertGreaterEqual(cosine(g, w), min_cos, f"position {i}")
+            top = sorted(w, reverse=True)[:2]
+            if top[0] - top[1] > 0.5:
+                confident += 1
+                agree += argmax(g) == argmax(w)
+        self.assertGreaterEqual(agree, 0.97 * confident)
+
+    def test_splits_of_2_3_4_nodes_give_single_node_tokens(self):
+        model = "qwen3-tiny-f16.gguf"
+        prompts = [case(model, "chat"), case(model, "code")]
+        single = self.cluster(model, [0], 1)
+        expected = [single.generate(c["tokens"], 24) for c in prompts]
+        for c, tokens in zip(prompts, expected):
+            self.assertEqual(tokens, c["greedy_next"])
+        single.close()
+        for layers in ([2, 2], [2, 1, 1], [1, 1, 1, 1]):
+            with self.subTest(nodes=len(layers)):
+                cl = self.cluster(model, layers, len(layers))
+                for c, tokens in zip(prompts, expected):
+                    self.assertEqual(cl.generate(c["tokens"], 24), tokens)
+                cl.close()
+
+    def test_logits_over_three_nodes_match_fixture(self):
+        for model, min_cos, hidden in (("qwen3-tiny-f32.gguf", 0.99999, "f32"),
+                                       ("qwen3-tiny-q8_0.gguf", 0.998, "f16")):
+            with self.subTest(model=model):
+                c = case(model, "chat")
+                cl = self.cluster(model, [2, 1, 1], 3, extra=["--hidden-type", hidden])
+                for chunk in (0, 1, 7):
+                    rows, n_vocab = cl.logits(c["tokens"], chunk)
+                    self.check_logits(rows, n_vocab, c, min_cos)
+                cl.close()
+
+    def test_untied_model_over_two_nodes(self):
+        model = "qwen3-tiny-untied-q8_0.gguf"
+        c = case(model, "chat")
+        cl = self.cluster(model, [2, 2], 2)
+        self.assertEqual(cl.generate(c["tokens"], 24), c["greedy_next"])
+
+    def test_concurrent_requests_match_sequential_ones(self):
+        model = "qwen3-tiny-q8_0.gguf"
+        cl = self.cluster(model, [2, 1, 1], 3)
+        prompts = [case(model, "chat")["tokens"][: 20 + 7 * i] for i in range(6)]
+        sampling = [dict() if i % 2 == 0 else dict(temperature=0.8, top_k=40, seed=i)
+                    for i in range(6)]
+        sequential = [cl.generate(p, 16, **s) for p, s in zip(prompts, sampling)]
+        results = [None] * len(prompts)
+        errors = []
+
+        def run(i):
+            try:
+                results[i] = cl.generate(prompts[i], 16, **sampling[i])
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertEqual(results, sequential)
+
+    def test_killed_node_fails_cleanly_and_restart_recovers(self):
+        model = "qwen3-tiny-q8_0.gguf"
+        cl = self.cluster(model, [2, 1, 1], 3)
+        tokens = case(model, "code")["tokens"]
+        before = cl.generate(tokens, 8)
+        failure = {}
+
+        def long_generation():
+            try:
+                cl.generate(tokens[:10], 450, timeout=30)
+                failure["error"] = None
+            except grpc.RpcError as e:
+                failure["error"] = e
+
+        t = threading.Thread(target=long_generation)
+        t.start()
+        time.sleep(0.3)
+        victim = cl.nodes[1]
+        victim.signal(signal.SIGKILL)
+        started = time.time()
+        t.join(timeout=20)
+        self.assertFalse(t.is_alive(), "the request hung after a node died")
+        self.assertLess(time.time() - started, 10)
+        error = failure.get("error")
+        self.assertIsNotNone(error, "generation survived a dead middle node")
+        self.assertEqual(error.code(), grpc.StatusCode.UNAVAILABLE, error.details())
+        self.assertIn("node1", error.details())
+        # The leader keeps serving: status answers and names the lost node.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            states = {n.name: n.state for n in cl.status().nodes}
+            if states["node1"].startswith("lost"):
+                break
+            time.sleep(0.1)
+        self.assertTrue(states["node1"].startswith("lost"), states)
+        victim.kill()
+        victim.start()
+        cl.wait_ready(3)
+        self.assertEqual(cl.generate(tokens, 8), before)
+
+    def test_malformed_forward_is_refused_and_others_continue(self):
+        model = "qwen3-tiny-q8_0.gguf"
+        cl = self.cluster(model, [2, 2], 2)
+        plan = cl.admin.GetPlan(h.zen_pb2.PlanRequest(), timeout=2)
+        second = plan.slices[1]
+        status = cl.status()
+        plan_id = status.plan_id
+        stub = h.node_pb2_grpc.NodeStub(grpc.insecure_channel(second.node_address))
+        good_hidden = b"\0" * (256 * 2)
+        P = h.node_pb2
+
+        def batch(i, **kw):
+            b = dict(batch_id=i, plan_id=plan_id, seq_ids=[900 + i], positions=[0], tokens=[1],
+                     want_output=[True], hidden_dtype=P.HIDDEN_DTYPE_F16, hidden=good_hidden)
+            b.update(kw)
+            return P.ForwardRequest(batch=P.Batch(**b))
+
+        requests = [
+            batch(1, hidden=b"\0" * 10),                 # wrong row size
+            batch(2, positions=[5]),                      # unknown sequence at position 5
+            batch(3, positions=[1 << 40]),                # outside the context
+            batch(4, plan_id=plan_id + 12345),            # stale plan
+            batch(5, tokens=[10 ** 6]),                   # token outside the vocabulary
+            batch(6),                                     # valid
+        ]
+        # A real request runs meanwhile and must not notice.
+        expected = cl.generate(case(model, "chat")["tokens"], 8)
+        got = {}
+        t = threading.Thread(target=lambda: got.update(
+            tokens=cl.generate(case(model, "chat")["tokens"], 8)))
+        t.start()
+        responses = {r.batch_id: r for r in stub.Forward(iter(requests), timeout=20)}
+        t.join(timeout=30)
+        self.assertEqual(got.get("tokens"), expected)
+        code = grpc.StatusCode
+        self.assertEqual(responses[1].status_code, code.INVALID_ARGUMENT.value[0])
+        self.assertIn("bytes", responses[1].status_message)
+        self.assertEqual(responses[2].status_code, code.INVALID_ARGUMENT.value[0])
+        self.assertEqual(responses[3].status_code, code.INVALID_ARGUMENT.value[0])
+        self.assertEqual(responses[4].status_code, code.FAILED_PRECONDITION.value[0])
+        self.assertEqual(responses[5].status_code, code.INVALID_ARGUMENT.value[0])
+        self.assertEqual(responses[6].status_code, 0, responses[6].status_message)
+        self.assertEqual(len(responses[6].results), 1)
+
+    def test_model_mismatch_is_refused_naming_the_node(self):
+        cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)
+        stranger = h.Node("stranger", "qwen3-tiny-f16.gguf", h.free_port(),
+                          join=cl.leader_address, log_dir=self.log_dir).start()
+        try:
+            self.assertEqual(stranger.wait(timeout=20), 2)
+            out = stranger.output()
+            self.assertIn("stranger", out)
+            self.assertIn("same model", out)
+        finally:
+            stranger.kill()
+        self.assertTrue(cl.status().ready)
+
+    def test_unreachable_leader_and_cli_views(self):
+        port = h.free_port()
+        r = subprocess.run([h.ZEN, "status", "--host", f"127.0.0.1:{port}"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"127.0.0.1:{port}", r.stderr)
+        cl = self.cluster("qwen3-tiny-q8_0.gguf", [2, 2, 0], 2)
+        r = subprocess.run([h.ZEN, "plan", "--host", cl.leader_address], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0..1", r.stdout)
+        self.assertIn("2..3", r.stdout)
+        self.assertIn("left out: node2", r.stdout)
+        r = subprocess.run([h.ZEN, "status", "--host", cl.nodes[2].address, "--json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        status = json.loads(r.stdout)
+        self.assertTrue(status["ready"])
+        self.assertEqual(sorted(n["name"] for n in status["nodes"]), ["node0", "node1", "node2"])
+
+    def test_sigterm_stops_a_node_with_exit_code_0(self):
+        cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)
+        leader = cl.nodes[0]
+        leader.signal(signal.SIGTERM)
+        self.assertEqual(leader.wait(timeout=15), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
