@@ -115,7 +115,8 @@ class GgufFile {
 
   // The tensors a node holding layers [first_layer, last_layer] of an n_layers model needs:
   // blk.N.* for N in range, plus token_embd on the first slice and output_norm, output
-  // (or token_embd when tied) on the last.
+  // (or token_embd when tied) on the last; other non-layer tensors (llama3's rope_freqs)
+  // go to every slice. File order.
   std::vector<const GgufTensorInfo*> SliceTensors(int first_layer, int last_layer,
                                                   int n_layers) const;
 
