@@ -21,17 +21,10 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-class IdentityTest : public testing::TempDirTest {
- protected:
-  ClusterIdentity Init(const std::string& dir, const std::string& name) {
-    absl::StatusOr<ClusterIdentity> identity = InitCluster({Path(dir), name, {}, false});
-    EXPECT_TRUE(identity.ok()) << identity.status();
-    return identity.ok() ? *identity : ClusterIdentity{};
-  }
-};
+using IdentityTest = testing::TempDirTest;
 
 TEST_F(IdentityTest, InitCreatesOwnerOnlyFiles) {
-  const ClusterIdentity identity = Init("state", "laptop");
+  const ClusterIdentity identity = InitIdentity("state", "laptop");
   EXPECT_EQ(Mode(Path("state")), 0700);
   for (const char* name : {kCaKeyFile, kCaCertFile, kNodeKeyFile, kNodeCertFile}) {
     EXPECT_EQ(Mode(Path("state") / name), 0600) << name;
@@ -44,12 +37,12 @@ TEST_F(IdentityTest, InitCreatesOwnerOnlyFiles) {
 TEST_F(IdentityTest, InitTightensAnExistingLooseDirectory) {
   std::filesystem::create_directories(Path("loose"));
   chmod(Path("loose").c_str(), 0755);
-  Init("loose", "node");
+  InitIdentity("loose", "node");
   EXPECT_EQ(Mode(Path("loose")), 0700);
 }
 
 TEST_F(IdentityTest, InitRefusesToOverwriteUnlessForced) {
-  const ClusterIdentity first = Init("state", "laptop");
+  const ClusterIdentity first = InitIdentity("state", "laptop");
   absl::StatusOr<ClusterIdentity> again = InitCluster({Path("state"), "laptop", {}, false});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
@@ -65,7 +58,7 @@ TEST_F(IdentityTest, InitRefusesToOverwriteUnlessForced) {
 }
 
 TEST_F(IdentityTest, FingerprintIsStableAcrossLoadsAndMatchesTheCertificate) {
-  const ClusterIdentity created = Init("state", "laptop");
+  const ClusterIdentity created = InitIdentity("state", "laptop");
   absl::StatusOr<ClusterIdentity> first = LoadIdentity(Path("state"));
   absl::StatusOr<ClusterIdentity> second = LoadIdentity(Path("state"));
   ASSERT_TRUE(first.ok()) << first.status();
@@ -113,7 +106,7 @@ TEST_F(IdentityTest, RejectsBadNodeNamesAndAddresses) {
 }
 
 TEST_F(IdentityTest, LoadRefusesAKeyReadableByOthers) {
-  Init("state", "laptop");
+  InitIdentity("state", "laptop");
   ASSERT_EQ(chmod((Path("state") / kNodeKeyFile).c_str(), 0644), 0);
   absl::StatusOr<ClusterIdentity> loaded = LoadIdentity(Path("state"));
   ASSERT_FALSE(loaded.ok());
@@ -121,8 +114,8 @@ TEST_F(IdentityTest, LoadRefusesAKeyReadableByOthers) {
 }
 
 TEST_F(IdentityTest, LoadRefusesAMismatchedNodeCertificate) {
-  Init("one", "a");
-  Init("two", "b");
+  InitIdentity("one", "a");
+  InitIdentity("two", "b");
   std::filesystem::copy_file(Path("two") / kNodeCertFile, Path("one") / kNodeCertFile,
                              std::filesystem::copy_options::overwrite_existing);
   absl::StatusOr<ClusterIdentity> loaded = LoadIdentity(Path("one"));
@@ -138,7 +131,7 @@ TEST_F(IdentityTest, LoadOfAnEmptyDirectorySaysHowToCreateOne) {
 }
 
 TEST_F(IdentityTest, JoinFlowGivesTheJoinerAWorkingIdentity) {
-  const ClusterIdentity leader = Init("leader", "leader");
+  const ClusterIdentity leader = InitIdentity("leader", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
   ASSERT_TRUE(token.ok()) << token.status();
 
@@ -170,7 +163,7 @@ TEST_F(IdentityTest, JoinFlowGivesTheJoinerAWorkingIdentity) {
 }
 
 TEST_F(IdentityTest, AdmitNodeRejectsAForgedCsrWithoutBurningTheToken) {
-  const ClusterIdentity leader = Init("leader", "leader");
+  const ClusterIdentity leader = InitIdentity("leader", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
   ASSERT_TRUE(token.ok());
   absl::StatusOr<JoinGrant> bad = AdmitNode(Path("leader"), leader, token->token,
@@ -183,8 +176,8 @@ TEST_F(IdentityTest, AdmitNodeRejectsAForgedCsrWithoutBurningTheToken) {
 }
 
 TEST_F(IdentityTest, CompleteJoinRefusesACaThatDoesNotMatchThePin) {
-  const ClusterIdentity leader = Init("leader", "leader");
-  const ClusterIdentity impostor = Init("impostor", "leader");
+  const ClusterIdentity leader = InitIdentity("leader", "leader");
+  const ClusterIdentity impostor = InitIdentity("impostor", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
   absl::StatusOr<JoinRequestMaterial> request = PrepareJoinRequest("pi");
   ASSERT_TRUE(token.ok() && request.ok());

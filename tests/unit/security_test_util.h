@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include "daemon/security/cluster_identity.h"
+
 namespace zen::security::testing {
 
 // A gtest fixture owning a private temporary directory.
@@ -29,6 +31,14 @@ class TempDirTest : public ::testing::Test {
 
   // A path inside the temporary directory (not created).
   std::filesystem::path Path(const std::string& name) const { return root_ / name; }
+
+  // A new cluster (CA and node certificate) in Path(dir) for node `name`; a failure fails
+  // the test and returns an empty identity.
+  ClusterIdentity InitIdentity(const std::string& dir, const std::string& name) {
+    absl::StatusOr<ClusterIdentity> identity = InitCluster({Path(dir), name, {}, false});
+    EXPECT_TRUE(identity.ok()) << identity.status();
+    return identity.ok() ? *identity : ClusterIdentity{};
+  }
 
   // The permission bits of `path`, e.g. 0600.
   static int Mode(const std::filesystem::path& path) {

@@ -120,14 +120,8 @@ class MutualTlsTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    cluster_ = Init("cluster", "leader");
-    other_ = Init("other", "stranger");
-  }
-
-  ClusterIdentity Init(const std::string& dir, const std::string& name) {
-    absl::StatusOr<ClusterIdentity> identity = InitCluster({Path(dir), name, {}, false});
-    EXPECT_TRUE(identity.ok()) << identity.status();
-    return identity.ok() ? *identity : ClusterIdentity{};
+    cluster_ = InitIdentity("cluster", "leader");
+    other_ = InitIdentity("other", "stranger");
   }
 
   // A second member of the cluster, admitted through a join token.

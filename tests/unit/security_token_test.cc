@@ -21,9 +21,8 @@ class JoinTokenTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    absl::StatusOr<ClusterIdentity> identity = InitCluster({Path("state"), "leader", {}, false});
-    ASSERT_TRUE(identity.ok()) << identity.status();
-    fingerprint_ = identity->ca_fingerprint;
+    fingerprint_ = InitIdentity("state", "leader").ca_fingerprint;
+    ASSERT_FALSE(fingerprint_.empty());
   }
 
   std::string NewToken(absl::Duration ttl = absl::Hours(1), absl::Time now = absl::Now()) {
