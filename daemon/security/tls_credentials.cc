@@ -2,6 +2,9 @@
 
 #include <string>
 
+#include "daemon/security/ca_fetch.h"
+#include "daemon/security/join_token.h"
+
 namespace zen::security {
 namespace {
 
@@ -58,6 +61,19 @@ std::shared_ptr<grpc::Channel> CreatePeerChannel(std::string_view address,
                                                  const ClusterIdentity& identity) {
   return grpc::CreateCustomChannel(std::string(address), MakeChannelCredentials(identity),
                                    PeerChannelArguments());
+}
+
+absl::StatusOr<EnrollmentChannel> CreateEnrollmentChannel(std::string_view address,
+                                                          std::string_view join_token,
+                                                          absl::Duration timeout) {
+  absl::StatusOr<JoinToken> token = ParseJoinToken(join_token);
+  if (!token.ok()) return token.status();
+  absl::StatusOr<std::string> ca =
+      FetchPinnedCaCertificate(address, token->ca_fingerprint, timeout);
+  if (!ca.ok()) return ca.status();
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      std::string(address), MakeEnrollmentChannelCredentials(*ca), PeerChannelArguments());
+  return EnrollmentChannel{std::move(channel), *std::move(ca)};
 }
 
 }  // namespace zen::security

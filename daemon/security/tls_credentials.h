@@ -8,6 +8,8 @@
 #include <memory>
 #include <string_view>
 
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "daemon/security/certificates.h"
 #include "daemon/security/cluster_identity.h"
 
@@ -43,5 +45,16 @@ void SetPeerTargetName(grpc::ChannelArguments* arguments, std::string_view targe
 // A channel to a peer at `address` ("10.0.0.5:7070") with mutual TLS.
 std::shared_ptr<grpc::Channel> CreatePeerChannel(std::string_view address,
                                                  const ClusterIdentity& identity);
+
+// A joining node's channel to the leader's enrollment listener at `address`: reads the CA
+// from the handshake, accepts it only if it matches the fingerprint in `join_token`
+// (FetchPinnedCaCertificate), and trusts only it. Also returns the pinned CA's PEM.
+struct EnrollmentChannel {
+  std::shared_ptr<grpc::Channel> channel;
+  std::string ca_cert_pem;
+};
+absl::StatusOr<EnrollmentChannel> CreateEnrollmentChannel(
+    std::string_view address, std::string_view join_token,
+    absl::Duration timeout = absl::Seconds(10));
 
 }  // namespace zen::security

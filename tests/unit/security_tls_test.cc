@@ -211,13 +211,13 @@ TEST_F(MutualTlsTest, JoinerPinsTheCaFromTheHandshakeAndEnrolls) {
     ASSERT_TRUE(ca.ok()) << ca.status();
     EXPECT_TRUE(PinnedCaMatches(*ca, parsed->ca_fingerprint));
   }
-  absl::StatusOr<std::string> ca =
-      FetchPinnedCaCertificate(enrollment.address(), parsed->ca_fingerprint);
-  ASSERT_TRUE(ca.ok());
+  absl::StatusOr<EnrollmentChannel> joiner =
+      CreateEnrollmentChannel(enrollment.address(), token->token, absl::Seconds(5));
+  ASSERT_TRUE(joiner.ok()) << joiner.status();
+  EXPECT_EQ(joiner->ca_cert_pem, cluster_.ca_cert_pem);
   // Certificate-less TLS to the enrollment port works, and handlers can tell it has no
   // cluster certificate: only the join RPC may be served there.
-  CallResult result =
-      Call(Channel(enrollment.address(), MakeEnrollmentChannelCredentials(*ca)), kWhoAmI);
+  CallResult result = Call(joiner->channel, kWhoAmI);
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(result.status.error_message(), HasSubstr("no cluster certificate"));
 }
