@@ -532,6 +532,22 @@ TEST(GgufReader, SliceTensorsUntied) {
   EXPECT_EQ(SliceNames(*f, 0, 2, 3).size(), f->tensors().size());
 }
 
+TEST(GgufReader, SliceTensorsSharesNonLayerTensors) {
+  RawGguf g;
+  const auto f32 = static_cast<uint32_t>(TensorType::kF32);
+  g.tensors = {{"token_embd.weight", {8, 4}, f32, 0},   {"rope_freqs.weight", {4}, f32, 128},
+               {"blk.0.attn_q.weight", {8}, f32, 160},  {"blk.1.attn_q.weight", {8}, f32, 192},
+               {"blk.10.attn_q.weight", {8}, f32, 224}, {"blk.1x.odd", {8}, f32, 256}};
+  const Bytes b = g.Build();
+  auto f = Parse(b);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(SliceNames(**f, 1, 1, 11),
+            (std::set<std::string>{"rope_freqs.weight", "blk.1.attn_q.weight"}));
+  EXPECT_EQ(
+      SliceNames(**f, 10, 10, 11),
+      (std::set<std::string>{"rope_freqs.weight", "blk.10.attn_q.weight", "token_embd.weight"}));
+}
+
 TEST(GgufReader, OpenReportsMissingFile) {
   auto f = GgufFile::Open("/nonexistent/model.gguf");
   EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
