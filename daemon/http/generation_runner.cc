@@ -71,7 +71,8 @@ std::string SseEvent(const Json& json) {
 ApiError CancelledError() {
   ApiError error;
   error.http_status = 503;
-  error.message = "the request was cancelled because the server is shutting down";
+  error.message =
+      "generation was cancelled: the server is shutting down or the request was cancelled";
   return error;
 }
 

@@ -75,6 +75,17 @@ Json ModelJson(const ModelInfo& model) {
   return json;
 }
 
+// httplib listens with a backlog of 5, compiled into Debian's library. A burst of clients
+// (32 browser tabs, a load test) overflows that, and the dropped handshakes stall for a TCP
+// retransmission, long enough for httplib to give up on the connection.
+class WideBacklogServer : public httplib::Server {
+ public:
+  // Re-listens on the bound socket; Linux then applies the new backlog.
+  bool WidenBacklog(int backlog) { return ::listen(svr_sock_.load(), backlog) == 0; }
+};
+
+constexpr int kListenBacklog = 512;
+
 }  // namespace
 
 absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(std::string_view text) {
@@ -144,7 +155,7 @@ class OpenAiHttpServer::Impl {
 
   const OpenAiServerOptions options_;
   InferenceBackend& backend_;
-  httplib::Server server_;
+  WideBacklogServer server_;
   std::thread listener_;
   int port_ = 0;
 
@@ -177,6 +188,9 @@ absl::Status OpenAiHttpServer::Impl::Start() {
     return absl::UnavailableError(absl::StrCat("HTTP: cannot listen on ", options_.bind_address,
                                                ":", options_.port,
                                                " (address in use or not local?)"));
+  }
+  if (!server_.WidenBacklog(kListenBacklog)) {
+    spdlog::warn("HTTP: could not widen the listen backlog; bursts of clients may stall");
   }
   listener_ = std::thread([this] { server_.listen_after_bind(); });
   // httplib's stop() does nothing until the listener has marked itself running, so Stop()
