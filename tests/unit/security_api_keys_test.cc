@@ -18,7 +18,7 @@ using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::Optional;
 
-class ApiKeyTest : public testing::TempDirTest {
+class ApiKeyStoreTest : public testing::TempDirTest {
  protected:
   ApiKeyStore Open() {
     absl::StatusOr<ApiKeyStore> store = ApiKeyStore::Open(Path("state"));
@@ -27,7 +27,7 @@ class ApiKeyTest : public testing::TempDirTest {
   }
 };
 
-TEST_F(ApiKeyTest, CreatedKeyVerifiesAndOthersDoNot) {
+TEST_F(ApiKeyStoreTest, CreatedKeyVerifiesAndOthersDoNot) {
   ApiKeyStore store = Open();
   EXPECT_FALSE(store.HasKeys());
   absl::StatusOr<CreatedApiKey> created = store.Create("open-webui");
@@ -44,7 +44,7 @@ TEST_F(ApiKeyTest, CreatedKeyVerifiesAndOthersDoNot) {
   EXPECT_EQ(store.Verify(created->key.substr(0, 20)), std::nullopt);
 }
 
-TEST_F(ApiKeyTest, FileHoldsOnlyHashesWithOwnerOnlyMode) {
+TEST_F(ApiKeyStoreTest, FileHoldsOnlyHashesWithOwnerOnlyMode) {
   ApiKeyStore store = Open();
   absl::StatusOr<CreatedApiKey> first = store.Create("a");
   absl::StatusOr<CreatedApiKey> second = store.Create("b");
@@ -60,7 +60,7 @@ TEST_F(ApiKeyTest, FileHoldsOnlyHashesWithOwnerOnlyMode) {
   EXPECT_EQ(Mode(Path("state")), 0700);
 }
 
-TEST_F(ApiKeyTest, RevokedKeyIsRejectedAndOthersStillWork) {
+TEST_F(ApiKeyStoreTest, RevokedKeyIsRejectedAndOthersStillWork) {
   ApiKeyStore store = Open();
   absl::StatusOr<CreatedApiKey> keep = store.Create("keep");
   absl::StatusOr<CreatedApiKey> drop = store.Create("drop");
@@ -72,7 +72,7 @@ TEST_F(ApiKeyTest, RevokedKeyIsRejectedAndOthersStillWork) {
   EXPECT_EQ(again.code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(ApiKeyTest, RevocationByAnotherStoreTakesEffectWithoutRestart) {
+TEST_F(ApiKeyStoreTest, RevocationByAnotherStoreTakesEffectWithoutRestart) {
   ApiKeyStore daemon = Open();
   absl::StatusOr<CreatedApiKey> key = daemon.Create("laptop");
   ASSERT_TRUE(key.ok());
@@ -84,7 +84,7 @@ TEST_F(ApiKeyTest, RevocationByAnotherStoreTakesEffectWithoutRestart) {
   EXPECT_EQ(daemon.Verify(key->key), std::nullopt);
 }
 
-TEST_F(ApiKeyTest, ListShowsIdsAndNamesButNeverKeys) {
+TEST_F(ApiKeyStoreTest, ListShowsIdsAndNamesButNeverKeys) {
   ApiKeyStore store = Open();
   absl::StatusOr<CreatedApiKey> key = store.Create("phone");
   ASSERT_TRUE(key.ok());
@@ -101,7 +101,7 @@ TEST_F(ApiKeyTest, ListShowsIdsAndNamesButNeverKeys) {
   EXPECT_THAT(out.str(), Not(HasSubstr(key->key)));
 }
 
-TEST_F(ApiKeyTest, CreateCommandPrintsTheKeyOnceOnItsLastLine) {
+TEST_F(ApiKeyStoreTest, CreateCommandPrintsTheKeyOnceOnItsLastLine) {
   std::ostringstream out, err;
   ASSERT_EQ(RunApiKeyCommand({Path("state").string(), "create", "cli", ""}, out, err), kExitOk)
       << err.str();
@@ -118,7 +118,7 @@ TEST_F(ApiKeyTest, CreateCommandPrintsTheKeyOnceOnItsLastLine) {
   EXPECT_THAT(bad_err.str(), HasSubstr("k-nope"));
 }
 
-TEST_F(ApiKeyTest, StoreReadableByOthersIsRefused) {
+TEST_F(ApiKeyStoreTest, StoreReadableByOthersIsRefused) {
   ApiKeyStore store = Open();
   ASSERT_TRUE(store.Create("x").ok());
   ASSERT_EQ(chmod((Path("state") / kApiKeysFile).c_str(), 0644), 0);
@@ -127,7 +127,7 @@ TEST_F(ApiKeyTest, StoreReadableByOthersIsRefused) {
   EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("chmod 600"));
 }
 
-TEST(BearerTokenTest, ExtractsTheCredential) {
+TEST(BearerHeaderTest, ExtractsTheCredential) {
   EXPECT_THAT(BearerToken("Bearer zen-sk-abc"), Optional(std::string_view("zen-sk-abc")));
   EXPECT_THAT(BearerToken("bearer   zen-sk-abc  "), Optional(std::string_view("zen-sk-abc")));
   EXPECT_THAT(BearerToken("BEARER\tk"), Optional(std::string_view("k")));

@@ -21,9 +21,9 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-using IdentityTest = testing::TempDirTest;
+using ClusterIdentityTest = testing::TempDirTest;
 
-TEST_F(IdentityTest, InitCreatesOwnerOnlyFiles) {
+TEST_F(ClusterIdentityTest, InitCreatesOwnerOnlyFiles) {
   const ClusterIdentity identity = InitIdentity("state", "laptop");
   EXPECT_EQ(Mode(Path("state")), 0700);
   for (const char* name : {kCaKeyFile, kCaCertFile, kNodeKeyFile, kNodeCertFile}) {
@@ -34,14 +34,14 @@ TEST_F(IdentityTest, InitCreatesOwnerOnlyFiles) {
   EXPECT_TRUE(identity.CanIssueCertificates());
 }
 
-TEST_F(IdentityTest, InitTightensAnExistingLooseDirectory) {
+TEST_F(ClusterIdentityTest, InitTightensAnExistingLooseDirectory) {
   std::filesystem::create_directories(Path("loose"));
   chmod(Path("loose").c_str(), 0755);
   InitIdentity("loose", "node");
   EXPECT_EQ(Mode(Path("loose")), 0700);
 }
 
-TEST_F(IdentityTest, InitRefusesToOverwriteUnlessForced) {
+TEST_F(ClusterIdentityTest, InitRefusesToOverwriteUnlessForced) {
   const ClusterIdentity first = InitIdentity("state", "laptop");
   absl::StatusOr<ClusterIdentity> again = InitCluster({Path("state"), "laptop", {}, false});
   ASSERT_FALSE(again.ok());
@@ -57,7 +57,7 @@ TEST_F(IdentityTest, InitRefusesToOverwriteUnlessForced) {
   EXPECT_NE(forced->ca_fingerprint, first.ca_fingerprint);
 }
 
-TEST_F(IdentityTest, FingerprintIsStableAcrossLoadsAndMatchesTheCertificate) {
+TEST_F(ClusterIdentityTest, FingerprintIsStableAcrossLoadsAndMatchesTheCertificate) {
   const ClusterIdentity created = InitIdentity("state", "laptop");
   absl::StatusOr<ClusterIdentity> first = LoadIdentity(Path("state"));
   absl::StatusOr<ClusterIdentity> second = LoadIdentity(Path("state"));
@@ -73,7 +73,7 @@ TEST_F(IdentityTest, FingerprintIsStableAcrossLoadsAndMatchesTheCertificate) {
   EXPECT_EQ(*recomputed, created.ca_fingerprint);
 }
 
-TEST_F(IdentityTest, CertificatesHaveTheExpectedShape) {
+TEST_F(ClusterIdentityTest, CertificatesHaveTheExpectedShape) {
   absl::StatusOr<ClusterIdentity> identity =
       InitCluster({Path("state"), "desk", {"192.168.1.20", "desk.lan"}, false});
   ASSERT_TRUE(identity.ok()) << identity.status();
@@ -98,14 +98,14 @@ TEST_F(IdentityTest, CertificatesHaveTheExpectedShape) {
   EXPECT_NEAR(days, 3650, 1);
 }
 
-TEST_F(IdentityTest, RejectsBadNodeNamesAndAddresses) {
+TEST_F(ClusterIdentityTest, RejectsBadNodeNamesAndAddresses) {
   EXPECT_FALSE(InitCluster({Path("a"), "my laptop", {}, false}).ok());
   EXPECT_FALSE(InitCluster({Path("b"), "-x", {}, false}).ok());
   EXPECT_FALSE(InitCluster({Path("c"), "ok", {"not a host,IP:1.2.3.4"}, false}).ok());
   EXPECT_TRUE(ValidateNodeName("pi-4_b.lan").ok());
 }
 
-TEST_F(IdentityTest, LoadRefusesAKeyReadableByOthers) {
+TEST_F(ClusterIdentityTest, LoadRefusesAKeyReadableByOthers) {
   InitIdentity("state", "laptop");
   ASSERT_EQ(chmod((Path("state") / kNodeKeyFile).c_str(), 0644), 0);
   absl::StatusOr<ClusterIdentity> loaded = LoadIdentity(Path("state"));
@@ -113,7 +113,7 @@ TEST_F(IdentityTest, LoadRefusesAKeyReadableByOthers) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("chmod 600"));
 }
 
-TEST_F(IdentityTest, LoadRefusesAMismatchedNodeCertificate) {
+TEST_F(ClusterIdentityTest, LoadRefusesAMismatchedNodeCertificate) {
   InitIdentity("one", "a");
   InitIdentity("two", "b");
   std::filesystem::copy_file(Path("two") / kNodeCertFile, Path("one") / kNodeCertFile,
@@ -123,14 +123,14 @@ TEST_F(IdentityTest, LoadRefusesAMismatchedNodeCertificate) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("is not signed by"));
 }
 
-TEST_F(IdentityTest, LoadOfAnEmptyDirectorySaysHowToCreateOne) {
+TEST_F(ClusterIdentityTest, LoadOfAnEmptyDirectorySaysHowToCreateOne) {
   absl::StatusOr<ClusterIdentity> loaded = LoadIdentity(Path("nothing"));
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("zend init"));
 }
 
-TEST_F(IdentityTest, JoinFlowGivesTheJoinerAWorkingIdentity) {
+TEST_F(ClusterIdentityTest, JoinFlowGivesTheJoinerAWorkingIdentity) {
   const ClusterIdentity leader = InitIdentity("leader", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
   ASSERT_TRUE(token.ok()) << token.status();
@@ -162,7 +162,7 @@ TEST_F(IdentityTest, JoinFlowGivesTheJoinerAWorkingIdentity) {
   EXPECT_THAT(std::string(from_joiner.status().message()), HasSubstr("no CA key"));
 }
 
-TEST_F(IdentityTest, AdmitNodeRejectsAForgedCsrWithoutBurningTheToken) {
+TEST_F(ClusterIdentityTest, AdmitNodeRejectsAForgedCsrWithoutBurningTheToken) {
   const ClusterIdentity leader = InitIdentity("leader", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
   ASSERT_TRUE(token.ok());
@@ -175,7 +175,7 @@ TEST_F(IdentityTest, AdmitNodeRejectsAForgedCsrWithoutBurningTheToken) {
   EXPECT_TRUE(AdmitNode(Path("leader"), leader, token->token, request->csr_pem, "pi", {}).ok());
 }
 
-TEST_F(IdentityTest, CompleteJoinRefusesACaThatDoesNotMatchThePin) {
+TEST_F(ClusterIdentityTest, CompleteJoinRefusesACaThatDoesNotMatchThePin) {
   const ClusterIdentity leader = InitIdentity("leader", "leader");
   const ClusterIdentity impostor = InitIdentity("impostor", "leader");
   absl::StatusOr<CreatedJoinToken> token = CreateJoinToken(Path("leader"), absl::Hours(1));
@@ -194,7 +194,7 @@ TEST_F(IdentityTest, CompleteJoinRefusesACaThatDoesNotMatchThePin) {
   EXPECT_FALSE(PinnedCaMatches("garbage", leader.ca_fingerprint));
 }
 
-TEST_F(IdentityTest, InitCommandPrintsTheFingerprintAndRefusesASecondRun) {
+TEST_F(ClusterIdentityTest, InitCommandPrintsTheFingerprintAndRefusesASecondRun) {
   std::ostringstream out, err;
   InitCommandOptions options{Path("state").string(), "box", {}, false};
   ASSERT_EQ(RunInitCommand(options, out, err), kExitOk) << err.str();

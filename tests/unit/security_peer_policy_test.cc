@@ -14,7 +14,7 @@ struct PeerCase {
   bool allowed_by_default;
 };
 
-TEST(PeerPolicyTest, AllowsLanAndLoopbackRefusesPublic) {
+TEST(PeerAddressPolicyTest, AllowsLanAndLoopbackRefusesPublic) {
   const std::vector<PeerCase> cases = {
       {"ipv4:127.0.0.1:5000", true},
       {"ipv4:127.255.0.9:1", true},
@@ -52,14 +52,14 @@ TEST(PeerPolicyTest, AllowsLanAndLoopbackRefusesPublic) {
   }
 }
 
-TEST(PeerPolicyTest, AllowPublicAcceptsAnyWellFormedAddress) {
+TEST(PeerAddressPolicyTest, AllowPublicAcceptsAnyWellFormedAddress) {
   EXPECT_TRUE(IsAllowedPeer("ipv4:8.8.8.8:443", true));
   EXPECT_TRUE(IsAllowedPeer("ipv6:[2001:db8::1]:5000", true));
   EXPECT_FALSE(IsAllowedPeer("ipv4:not-an-ip:80", true));
   EXPECT_FALSE(IsAllowedPeer("garbage", true));
 }
 
-TEST(PeerPolicyTest, ParsesGrpcPeerStrings) {
+TEST(PeerAddressPolicyTest, ParsesGrpcPeerStrings) {
   std::optional<PeerAddress> v4 = ParseGrpcPeer("ipv4:192.168.0.2:41000");
   ASSERT_TRUE(v4.has_value());
   EXPECT_EQ(v4->family, PeerAddress::Family::kIpv4);
@@ -70,7 +70,7 @@ TEST(PeerPolicyTest, ParsesGrpcPeerStrings) {
   EXPECT_EQ(v6->host, "fe80::2");
 }
 
-TEST(PeerPolicyTest, LoopbackBinds) {
+TEST(PeerAddressPolicyTest, LoopbackBinds) {
   struct BindCase {
     std::string address;
     bool loopback;
