@@ -13,15 +13,18 @@
 namespace zen::kernels {
 namespace {
 
-inline int RoundToInt(float x) {
-  return static_cast<int>(std::nearbyint(x));
-}
-
 // Round-half-even for |x| < 2^22 without a libm call, so the activation loops vectorize:
 // adding 1.5 * 2^23 pushes the fraction out of the mantissa under the default rounding mode.
 inline float RoundSmall(float x) {
   constexpr float kMagic = 12582912.0f;
   return (x + kMagic) - kMagic;
+}
+
+// round(x) limited to [lo, hi]; clamping first keeps huge values and NaN (-> lo) in range.
+inline int RoundClamped(float x, int lo, int hi) {
+  if (!(x >= static_cast<float>(lo))) x = static_cast<float>(lo);
+  if (x > static_cast<float>(hi)) x = static_cast<float>(hi);
+  return static_cast<int>(RoundSmall(x));
 }
 
 void QuantizeQ8_0(const float* x, BlockQ8_0* out, int64_t n) {
@@ -31,7 +34,7 @@ void QuantizeQ8_0(const float* x, BlockQ8_0* out, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].d = F32ToF16(d);
-    for (int j = 0; j < kQK32; ++j) out[b].qs[j] = static_cast<int8_t>(RoundToInt(x[j] * id));
+    for (int j = 0; j < kQK32; ++j) out[b].qs[j] = static_cast<int8_t>(RoundSmall(x[j] * id));
   }
 }
 
@@ -49,8 +52,8 @@ void QuantizeQ4_0(const float* x, BlockQ4_0* out, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].d = F32ToF16(d);
     for (int j = 0; j < 16; ++j) {
-      const int q0 = std::clamp(RoundToInt(x[j] * id) + 8, 0, 15);
-      const int q1 = std::clamp(RoundToInt(x[j + 16] * id) + 8, 0, 15);
+      const int q0 = RoundClamped(x[j] * id, -8, 7) + 8;
+      const int q1 = RoundClamped(x[j + 16] * id, -8, 7) + 8;
       out[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -77,7 +80,7 @@ float FitScaleMin(const float* x, int n, int nmax, float* min_out) {
     float sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
     int levels[256];
     for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(RoundToInt(iscale * (x[i] - lo)), 0, nmax);
+      const int l = RoundClamped(iscale * (x[i] - lo), 0, nmax);
       levels[i] = l;
       const float w = av + std::fabs(x[i]);
       sw += w;
@@ -126,8 +129,8 @@ void QuantizeQ4_K(const float* x, BlockQ4_K* out, int64_t n) {
     std::memset(blk.scales, 0, sizeof blk.scales);
     uint8_t levels[256];
     for (int j = 0; j < 8; ++j) {
-      const int sc = d > 0 ? std::clamp(RoundToInt(scales[j] / d), 0, 63) : 0;
-      const int m = dmin > 0 ? std::clamp(RoundToInt(mins[j] / dmin), 0, 63) : 0;
+      const int sc = d > 0 ? RoundClamped(scales[j] / d, 0, 63) : 0;
+      const int m = dmin > 0 ? RoundClamped(mins[j] / dmin, 0, 63) : 0;
       if (j < 4) {
         blk.scales[j] = static_cast<uint8_t>(sc);
         blk.scales[j + 4] = static_cast<uint8_t>(m);
@@ -138,9 +141,9 @@ void QuantizeQ4_K(const float* x, BlockQ4_K* out, int64_t n) {
       }
       const float step = d_stored * sc, offset = dmin_stored * m;
       for (int i = 0; i < 32; ++i) {
-        levels[32 * j + i] = step > 0 ? static_cast<uint8_t>(std::clamp(
-                                            RoundToInt((x[32 * j + i] + offset) / step), 0, 15))
-                                      : 0;
+        levels[32 * j + i] =
+            step > 0 ? static_cast<uint8_t>(RoundClamped((x[32 * j + i] + offset) / step, 0, 15))
+                     : 0;
       }
     }
     for (int c = 0; c < 4; ++c) {
@@ -169,7 +172,7 @@ float FitSignedScale(const float* x, int n) {
     float sxl = 0, sl2 = 0;
     int levels[16];
     for (int i = 0; i < n; ++i) {
-      levels[i] = std::clamp(RoundToInt(iscale * x[i]), -32, 31);
+      levels[i] = RoundClamped(iscale * x[i], -32, 31);
       const float w = x[i] * x[i];
       sxl += w * x[i] * levels[i];
       sl2 += w * levels[i] * levels[i];
@@ -202,11 +205,11 @@ void QuantizeQ6_K(const float* x, BlockQ6_K* out, int64_t n) {
     const float d_stored = F16ToF32(blk.d);
     uint8_t q[256];
     for (int s = 0; s < 16; ++s) {
-      const int sc = d > 0 ? std::clamp(RoundToInt(scales[s] / d), -127, 127) : 0;
+      const int sc = d > 0 ? RoundClamped(scales[s] / d, -127, 127) : 0;
       blk.scales[s] = static_cast<int8_t>(sc);
       const float step = d_stored * sc;
       for (int i = 0; i < 16; ++i) {
-        const int l = step != 0 ? std::clamp(RoundToInt(x[16 * s + i] / step), -32, 31) : 0;
+        const int l = step != 0 ? RoundClamped(x[16 * s + i] / step, -32, 31) : 0;
         q[16 * s + i] = static_cast<uint8_t>(l + 32);
       }
     }
