@@ -77,6 +77,7 @@ struct Buffers {
   int64_t rows = 0;
   std::vector<float> x, xb, q, k, v, att, ffn_gate, ffn_up, out_rows;
   std::vector<const void*> page_scratch;
+  std::vector<uint8_t> q_cache_type;  // one query row in the KV-cache element type
   std::vector<int64_t> positions;
 
   void Ensure(int64_t n, const ModelConfig& c) {
@@ -96,6 +97,11 @@ struct Buffers {
     out_rows.resize(sz(c.n_embd));
     positions.resize(static_cast<size_t>(n));
   }
+
+  // Sizes the buffers that do not depend on the batch.
+  void Init(const ModelConfig& c, kernels::TensorType kv_type) {
+    q_cache_type.resize(kernels::RowBytes(kv_type, int64_t{c.n_head} * c.head_dim));
+  }
 };
 
 struct LayerRange::Impl {
@@ -108,7 +114,6 @@ struct LayerRange::Impl {
   std::unique_ptr<KvCache> kv;
   std::unique_ptr<kernels::ThreadPool> pool;
   Buffers buf;
-  std::vector<float> embd_row_scratch;
 };
 
 LayerRange::~LayerRange() = default;
@@ -143,6 +148,10 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
     return absl::InvalidArgumentError(
         absl::StrCat("KV row of ", kv_width, " elements is not a multiple of the ",
                      std::string(kernels::GetTypeTraits(kv_type).name), " block size"));
+  }
+  if ((int64_t{config.n_head} * config.head_dim) % kernels::GetTypeTraits(kv_type).block_elements !=
+      0) {
+    return absl::InvalidArgumentError("query row is not a multiple of the KV-cache block size");
   }
   if (options.max_batch_rows < 1) {
     return absl::InvalidArgumentError("max_batch_rows must be at least 1");
@@ -244,7 +253,7 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
                                                    impl->kv->page_bytes(), " bytes)"));
   }
   impl->pool = std::make_unique<kernels::ThreadPool>(std::max(1, options.n_threads));
-  impl->embd_row_scratch.resize(static_cast<size_t>(config.n_embd));
+  impl->buf.Init(config, kv_type);
   range->weight_bytes_ = weight_bytes;
   range->impl_ = std::move(impl);
   return range;
@@ -345,6 +354,10 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
       }
       kernels::ApplyRope(q, c.n_head, c.head_dim, rows[i].pos, c.rope);
       kernels::ApplyRope(k, c.n_head_kv, c.head_dim, rows[i].pos, c.rope);
+      // q.k is taken at the cache's precision, as engines that multiply an f16 (or q8_0)
+      // cache with a converted query do; the fixtures' reference engine is one of them.
+      kernels::QuantizeRow(m.kv->shape().type, q, b.q_cache_type.data(), q_width);
+      kernels::DequantizeRow(m.kv->shape().type, b.q_cache_type.data(), q, q_width);
       kernels::QuantizeRow(m.kv->shape().type, k, m.kv->KeyRow(rows[i].seq_id, layer, rows[i].pos),
                            kv_width);
       kernels::QuantizeRow(m.kv->shape().type, b.v.data() + i * kv_width,
