@@ -218,10 +218,10 @@ class RawConnection {
     return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
   }
-  // Reads until `needle` was seen (or EOF / 10 s); returns everything read.
+  // Reads until `needle` was seen (or EOF / 30 s, room for valgrind); returns everything read.
   std::string ReadUntil(const std::string& needle) {
     std::string data;
-    timeval timeout{10, 0};
+    timeval timeout{30, 0};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     char buffer[4096];
     while (data.find(needle) == std::string::npos) {
@@ -241,10 +241,10 @@ class RawConnection {
   bool connected_ = false;
 };
 
-// Polls `condition` every 5 ms for up to 10 s.
+// Polls `condition` every 5 ms for up to 30 s.
 template <typename Condition>
 bool WaitFor(Condition condition) {
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < 6000; ++i) {
     if (condition()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
