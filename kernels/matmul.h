@@ -19,7 +19,7 @@ std::string_view ActivePath();
 // Converts n elements of a row of `type` to float. n is a multiple of the block size.
 void DequantizeRow(TensorType type, const void* src, float* dst, int64_t n);
 
-// Whether QuantizeRow supports `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K at least).
+// Whether QuantizeRow supports `type` (every weight type: F32, F16, BF16, Q4_0..Q8_0, Q2_K..Q6_K).
 bool CanQuantize(TensorType type);
 
 // Converts n floats into a row of `type`; n is a multiple of the block size.

@@ -145,9 +145,11 @@ TEST(QuantizeTest, RoundTripErrorWithinFormatBounds) {
   const int64_t n = 4096;
   const std::vector<float> x = testing::RandomFloats(rng, n, 0.02f);
   const std::vector<std::pair<TensorType, double>> bounds = {
-      {TensorType::kF32, 0.0},    {TensorType::kF16, 0.001}, {TensorType::kBF16, 0.005},
-      {TensorType::kQ8_0, 0.007}, {TensorType::kQ4_0, 0.11}, {TensorType::kQ4_K, 0.08},
-      {TensorType::kQ6_K, 0.022}};
+      {TensorType::kF32, 0.0},    {TensorType::kF16, 0.001},  {TensorType::kBF16, 0.005},
+      {TensorType::kQ8_0, 0.007}, {TensorType::kQ4_0, 0.1},   {TensorType::kQ4_K, 0.08},
+      {TensorType::kQ6_K, 0.022}, {TensorType::kQ4_1, 0.09},  {TensorType::kQ5_0, 0.05},
+      {TensorType::kQ5_1, 0.045}, {TensorType::kQ5_K, 0.045}, {TensorType::kQ3_K, 0.18},
+      {TensorType::kQ2_K, 0.32}};
   for (const auto& [type, bound] : bounds) {
     ASSERT_TRUE(CanQuantize(type));
     std::vector<uint8_t> q(RowBytes(type, n));
@@ -164,12 +166,11 @@ TEST(QuantizeTest, RoundTripErrorWithinFormatBounds) {
       EXPECT_GT(std::sqrt(err / ref), 0.0) << "not quantized?";
     }
   }
-  EXPECT_FALSE(CanQuantize(TensorType::kQ3_K));
+  EXPECT_FALSE(CanQuantize(TensorType::kQ8_K));  // activation-only format
 }
 
 TEST(QuantizeTest, ConstantZeroAndOutlierBlocks) {
-  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ4_K,
-                          TensorType::kQ6_K, TensorType::kF16, TensorType::kBF16}) {
+  for (TensorType type : testing::AllWeightTypes()) {
     const int64_t n = 512;
     std::vector<float> x(n, 0.0f);
     std::vector<uint8_t> q(RowBytes(type, n));
