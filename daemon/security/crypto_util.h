@@ -32,10 +32,11 @@ absl::Status OpenSslError(std::string_view what);
 // A fresh EC P-256 key pair: fast to make and small, which matters on a Raspberry Pi.
 absl::StatusOr<KeyPtr> GenerateEcKey();
 
-// PEM <-> objects. The parse functions name `what` in their errors.
+// PEM text of a private key (unencrypted PKCS#8), a certificate, a certificate request.
 absl::StatusOr<std::string> KeyToPem(EVP_PKEY* key);
 absl::StatusOr<std::string> CertToPem(X509* cert);
 absl::StatusOr<std::string> CsrToPem(X509_REQ* request);
+// Parses the first PEM object of its kind in `pem`; errors name `what` (e.g. a file path).
 absl::StatusOr<KeyPtr> KeyFromPem(std::string_view pem, std::string_view what);
 absl::StatusOr<CertPtr> CertFromPem(std::string_view pem, std::string_view what);
 absl::StatusOr<CsrPtr> CsrFromPem(std::string_view pem, std::string_view what);

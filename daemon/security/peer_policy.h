@@ -20,7 +20,7 @@ struct PeerAddress {
 std::optional<PeerAddress> ParseGrpcPeer(std::string_view peer);
 
 // True for loopback, RFC 1918, link-local (169.254/16, fe80::/10), IPv6 ULA (fc00::/7),
-// IPv4-mapped forms of those, and Unix sockets. `host` is an IP literal without brackets.
+// and IPv4-mapped forms of those. `host` is an IP literal without brackets.
 bool IsPrivateAddress(std::string_view host);
 
 // Whether a peer (in gRPC's peer() form) may talk to this node: private, link-local and

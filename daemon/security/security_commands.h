@@ -21,6 +21,7 @@ struct InitCommandOptions {
   std::vector<std::string> addresses;  // extra SANs
   bool force = false;
 };
+// Runs `zend init`; prints the node name and CA fingerprint.
 int RunInitCommand(const InitCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // `zend token`: print a one-time join token on the last line of `out`.
@@ -28,6 +29,7 @@ struct TokenCommandOptions {
   std::string state_dir;
   std::string ttl = "1h";  // absl duration syntax: 90s, 30m, 1h, 24h
 };
+// Runs `zend token`; the token is the last line of `out`.
 int RunTokenCommand(const TokenCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // `zend apikey create|list|revoke`.
@@ -37,6 +39,7 @@ struct ApiKeyCommandOptions {
   std::string name;    // create: the key's label
   std::string id;      // revoke: the key's id
 };
+// Runs `zend apikey <action>`; `create` prints the new key as the last line of `out`.
 int RunApiKeyCommand(const ApiKeyCommandOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace zen::security
