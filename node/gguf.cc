@@ -15,6 +15,7 @@
 #include <numeric>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "node/gguf_format.h"
 
@@ -31,6 +32,15 @@ constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8;  // empty name, n_dims = 0, 
 
 std::string Hex(uint64_t v) {
   return absl::StrCat("0x", absl::Hex(v));
+}
+
+// A key or tensor name from the file as messages show it: escaped, cut to 80 bytes (a
+// hostile file may hold megabytes of binary there).
+std::string Printable(std::string_view s) {
+  constexpr size_t kMaxShown = 80;
+  std::string out = absl::CHexEscape(Sv(s.substr(0, kMaxShown)));
+  if (s.size() > kMaxShown) out += "...";
+  return out;
 }
 
 // Bytes one element of a scalar type occupies on disk; 8 (the length) for strings.
@@ -179,10 +189,9 @@ class GgufParser {
     uint64_t length = 0;
     if (auto s = Read(length, field); !s.ok()) return s;
     if (length > Remaining()) {
-      return Error(at, absl::StrCat(context_, Sv(field), " length ", length,
-                                    " runs past the end of "
-                                    "the file (",
-                                    Remaining(), " bytes left)"));
+      return Error(at,
+                   absl::StrCat(context_, Sv(field), " length ", length,
+                                " runs past the end of the file (", Remaining(), " bytes left)"));
     }
     out.assign(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
     pos_ += length;
@@ -196,7 +205,7 @@ class GgufParser {
       context_.clear();
       std::string key;
       if (auto s = ReadString(key, "metadata key"); !s.ok()) return s;
-      context_ = absl::StrCat("metadata key '", key, "': ");
+      context_ = absl::StrCat("metadata key '", Printable(key), "': ");
       uint32_t type_id = 0;
       const uint64_t type_at = pos_;
       if (auto s = Read(type_id, "value type"); !s.ok()) return s;
@@ -215,7 +224,7 @@ class GgufParser {
     for (size_t i = 0; i < file_.keys_.size(); ++i) {
       if (!file_.key_index_.emplace(file_.keys_[i], i).second) {
         return Error(key_offsets_[i],
-                     absl::StrCat("duplicate metadata key '", file_.keys_[i], "'"));
+                     absl::StrCat("duplicate metadata key '", Printable(file_.keys_[i]), "'"));
       }
     }
     return absl::OkStatus();
@@ -375,10 +384,10 @@ class GgufParser {
     if (auto s = ReadString(t.name, "tensor name"); !s.ok()) return s;
     if (t.name.size() > kMaxTensorNameBytes) {
       return Error(t.info_offset,
-                   absl::StrCat("tensor name '", t.name.substr(0, 80), "...' is ", t.name.size(),
+                   absl::StrCat("tensor name '", Printable(t.name), "' is ", t.name.size(),
                                 " bytes long (at most ", kMaxTensorNameBytes, " allowed)"));
     }
-    context_ = absl::StrCat("tensor '", t.name, "': ");
+    context_ = absl::StrCat("tensor '", Printable(t.name), "': ");
     const uint64_t dims_at = pos_;
     uint32_t n_dims = 0;
     if (auto s = Read(n_dims, "n_dims"); !s.ok()) return s;
@@ -438,12 +447,12 @@ class GgufParser {
     for (size_t i = 0; i < tensors.size(); ++i) {
       if (!file_.tensor_index_.emplace(tensors[i].name, i).second) {
         return Error(tensors[i].info_offset,
-                     absl::StrCat("duplicate tensor name '", tensors[i].name, "'"));
+                     absl::StrCat("duplicate tensor name '", Printable(tensors[i].name), "'"));
       }
     }
     for (const GgufTensorInfo& t : tensors) {
-      const std::string where =
-          absl::StrCat(file_.path_, ": tensor '", t.name, "' data offset ", Hex(t.offset));
+      const std::string where = absl::StrCat(file_.path_, ": tensor '", Printable(t.name),
+                                             "' data offset ", Hex(t.offset));
       const std::string info = absl::StrCat(" (tensor info at file offset ", Hex(t.info_offset),
                                             ", data section at ", Hex(data), ")");
       if (t.offset % align != 0) {
@@ -467,11 +476,11 @@ class GgufParser {
       const GgufTensorInfo& t = tensors[i];
       if (t.n_bytes == 0) continue;
       if (last != nullptr && last->offset + last->n_bytes > t.offset) {
-        return Error(
-            t.info_offset,
-            absl::StrCat("tensor '", t.name, "' data [", Hex(t.offset), ", ",
-                         Hex(t.offset + t.n_bytes), ") overlaps tensor '", last->name, "' data [",
-                         Hex(last->offset), ", ", Hex(last->offset + last->n_bytes), ")"));
+        return Error(t.info_offset,
+                     absl::StrCat("tensor '", Printable(t.name), "' data [", Hex(t.offset), ", ",
+                                  Hex(t.offset + t.n_bytes), ") overlaps tensor '",
+                                  Printable(last->name), "' data [", Hex(last->offset), ", ",
+                                  Hex(last->offset + last->n_bytes), ")"));
       }
       last = &t;
     }

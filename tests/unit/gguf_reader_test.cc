@@ -277,6 +277,10 @@ TEST(GgufReader, RejectsUnknownValueType) {
   RawGguf g = ValidRaw();
   g.kvs.push_back(RawKv{"x.odd", 13, {0, 0, 0, 0}});
   EXPECT_THAT(ErrorOf(g.Build()), HasSubstr("'x.odd': unknown value type 13"));
+  g.kvs.back().key = "x.\x01" + std::string(200, 'k');  // shown escaped and shortened
+  const std::string msg = ErrorOf(g.Build());
+  EXPECT_THAT(msg, HasSubstr("'x.\\x01kkk"));
+  EXPECT_THAT(msg, HasSubstr("k...': unknown value type 13"));
 }
 
 TEST(GgufReader, RejectsBoolOtherThanZeroOrOne) {
