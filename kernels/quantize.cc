@@ -38,23 +38,45 @@ void QuantizeQ8_0(const float* x, BlockQ8_0* out, int64_t n) {
   }
 }
 
-void QuantizeQ4_0(const float* x, BlockQ4_0* out, int64_t n) {
-  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
-    // The value of largest magnitude maps to -8 exactly, which uses the extra negative level.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK32; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
+// Packs 32 levels: low 4 bits as nibbles (element j low, j + 16 high); with qh, the fifth
+// bits as a little-endian 32-bit mask.
+void PackNibbles(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
+  for (int j = 0; j < 16; ++j)
+    qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+  if (qh == nullptr) return;
+  uint32_t bits = 0;
+  for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+  std::memcpy(qh, &bits, 4);
+}
+
+// The element of largest magnitude, with its sign.
+float SignedAbsMax(const float* x, int n) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
     }
-    const float d = max / -8.0f;
+  }
+  return max;
+}
+
+// Q4_0 / Q5_0: x ~= d * (q - kHalf); the largest-magnitude value maps to -kHalf exactly,
+// which uses the extra negative level.
+template <typename Block, int kHalf>
+void QuantizeSymmetric32(const float* x, Block* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
+    const float d = SignedAbsMax(x, kQK32) / static_cast<float>(-kHalf);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].d = F32ToF16(d);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = RoundClamped(x[j] * id, -8, 7) + 8;
-      const int q1 = RoundClamped(x[j + 16] * id, -8, 7) + 8;
-      out[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    uint8_t q[32];
+    for (int j = 0; j < kQK32; ++j) {
+      q[j] = static_cast<uint8_t>(RoundClamped(x[j] * id, -kHalf, kHalf - 1) + kHalf);
+    }
+    if constexpr (kHalf == 16) {
+      PackNibbles(q, out[b].qs, out[b].qh);
+    } else {
+      PackNibbles(q, out[b].qs, nullptr);
     }
   }
 }
@@ -164,14 +186,8 @@ void QuantizeQ4_K(const float* x, BlockQ4_K* out, int64_t n) {
 // Signed scale for x[i] ~= scale * L[i], L in [-nmax, nmax - 1], chosen among grid spacings
 // near the one that maps the largest-magnitude element to -nmax, by weighted (x^2) error.
 float FitSignedScale(const float* x, int n, int nmax) {
-  float amax = 0.0f, max = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax == 0.0f) return 0.0f;
+  const float max = SignedAbsMax(x, n);
+  if (max == 0.0f) return 0.0f;
   float best_scale = max / static_cast<float>(-nmax), best_err = INFINITY;
   for (int step = -9; step <= 9; ++step) {
     const float iscale = -(static_cast<float>(nmax) + 0.1f * step) / max;
@@ -233,17 +249,6 @@ void QuantizeQ6_K(const float* x, BlockQ6_K* out, int64_t n) {
   }
 }
 
-// Packs 32 levels: low 4 bits as nibbles (element j low, j + 16 high); with qh, the fifth
-// bits as a little-endian 32-bit mask.
-void PackNibbles(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
-  for (int j = 0; j < 16; ++j)
-    qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
-  if (qh == nullptr) return;
-  uint32_t bits = 0;
-  for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
-  std::memcpy(qh, &bits, 4);
-}
-
 // Q4_1 / Q5_1: x ~= d * q + m with m the block minimum and 2^bits - 1 steps up to the max.
 template <typename Block, int kLevels>
 void QuantizeAffine32(const float* x, Block* out, int64_t n) {
@@ -266,25 +271,6 @@ void QuantizeAffine32(const float* x, Block* out, int64_t n) {
     } else {
       PackNibbles(q, out[b].qs, nullptr);
     }
-  }
-}
-
-void QuantizeQ5_0(const float* x, BlockQ5_0* out, int64_t n) {
-  for (int64_t b = 0; b < n / kQK32; ++b, x += kQK32) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK32; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    out[b].d = F32ToF16(d);
-    uint8_t q[32];
-    for (int j = 0; j < kQK32; ++j)
-      q[j] = static_cast<uint8_t>(RoundClamped(x[j] * id, -16, 15) + 16);
-    PackNibbles(q, out[b].qs, out[b].qh);
   }
 }
 
@@ -458,7 +444,7 @@ void QuantizeRow(TensorType type, const float* src, void* dst, int64_t n) {
     case TensorType::kQ8_0:
       return QuantizeQ8_0(src, static_cast<BlockQ8_0*>(dst), n);
     case TensorType::kQ4_0:
-      return QuantizeQ4_0(src, static_cast<BlockQ4_0*>(dst), n);
+      return QuantizeSymmetric32<BlockQ4_0, 8>(src, static_cast<BlockQ4_0*>(dst), n);
     case TensorType::kQ4_K:
       return QuantizeQ4_K(src, static_cast<BlockQ4_K*>(dst), n);
     case TensorType::kQ6_K:
@@ -468,7 +454,7 @@ void QuantizeRow(TensorType type, const float* src, void* dst, int64_t n) {
     case TensorType::kQ5_1:
       return QuantizeAffine32<BlockQ5_1, 32>(src, static_cast<BlockQ5_1*>(dst), n);
     case TensorType::kQ5_0:
-      return QuantizeQ5_0(src, static_cast<BlockQ5_0*>(dst), n);
+      return QuantizeSymmetric32<BlockQ5_0, 16>(src, static_cast<BlockQ5_0*>(dst), n);
     case TensorType::kQ2_K:
       return QuantizeQ2_K(src, static_cast<BlockQ2_K*>(dst), n);
     case TensorType::kQ3_K:
