@@ -133,7 +133,10 @@ absl::Status BpeTokenizer::Build(BpeVocab vocab) {
 
   // Later duplicates win, as in llama.cpp's token_to_id map.
   token_ids_.reserve(n);
-  for (TokenId id = 0; id < n; ++id) token_ids_.insert_or_assign(Text(id), id);
+  for (TokenId id = 0; id < n; ++id) {
+    if (id + 16 < n) token_ids_.prefetch(Text(id + 16));
+    token_ids_.insert_or_assign(Text(id), id);
+  }
   const bool unique_texts = token_ids_.size() == static_cast<size_t>(n);
   // Some files mark end-of-turn and FIM markers user-defined; llama.cpp treats them as
   // control tokens (hidden in output, matched only with parse_special), and so do we.
@@ -147,34 +150,64 @@ absl::Status BpeTokenizer::Build(BpeVocab vocab) {
   const ByteLevelMap& bytes = ByteLevelMap::Get();
   for (int b = 0; b < 256; ++b) byte_symbols_[b] = SymbolFor(bytes.Utf8Of(static_cast<uint8_t>(b)));
 
-  merges_.reserve(vocab.merges.size());
-  std::string joined;
-  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
-    const std::string& line = vocab.merges[rank];
+  // The build is dominated by cache misses in the two hash maps, so lookups are software-
+  // pipelined: a merge's parts are prefetched kAhead lines early, their ids looked up and
+  // the pair's merge slot prefetched kAhead/2 lines early.
+  constexpr size_t kAhead = 16;
+  const std::vector<std::string>& lines = vocab.merges;
+  auto split = [&](size_t rank, std::string_view* left, std::string_view* right) {
+    const std::string& line = lines[rank];
     // Search from 1: a merge's left part is never empty, so a leading space is text.
     const size_t space = line.find(' ', 1);
-    if (space == std::string::npos || space + 1 >= line.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("tokenizer.ggml.merges[", rank, "] = \"", line,
+    if (space == std::string::npos || space + 1 >= line.size()) return false;
+    *left = std::string_view(line.data(), space);
+    *right = std::string_view(line.data() + space + 1, line.size() - space - 1);
+    return true;
+  };
+  struct PendingPair {
+    int32_t left = -1;
+    int32_t right = -1;
+  };
+  std::array<PendingPair, kAhead> pending;
+  auto resolve = [&](size_t rank) {
+    std::string_view left, right;
+    PendingPair& slot = pending[rank % kAhead];
+    slot = {};
+    if (!split(rank, &left, &right)) return;
+    slot = {SymbolFor(left), SymbolFor(right)};
+    merges_.prefetch(PairKey(slot.left, slot.right));
+  };
+  merges_.reserve(lines.size());
+  for (size_t rank = 0; rank < std::min(lines.size(), kAhead / 2); ++rank) resolve(rank);
+  std::string joined;
+  for (size_t rank = 0; rank < lines.size(); ++rank) {
+    std::string_view left, right;
+    if (rank + kAhead < lines.size() && split(rank + kAhead, &left, &right)) {
+      token_ids_.prefetch(left);
+      token_ids_.prefetch(right);
+    }
+    if (rank + kAhead / 2 < lines.size()) resolve(rank + kAhead / 2);
+    if (!split(rank, &left, &right)) {
+      return absl::InvalidArgumentError(absl::StrCat("tokenizer.ggml.merges[", rank, "] = \"",
+                                                     lines[rank],
                                                      "\" is not two space-separated parts"));
     }
-    const std::string_view left(line.data(), space);
-    const std::string_view right(line.data() + space + 1, line.size() - space - 1);
-    const int32_t left_id = SymbolFor(left);
-    const int32_t right_id = SymbolFor(right);
+    const PendingPair ids = pending[rank % kAhead];
     // Vocabularies converted from Hugging Face list merge results in rank order after the
     // 256 byte tokens; checking that guess first saves a third of the build's lookups.
     const int64_t guess = 256 + static_cast<int64_t>(rank);
     int32_t result;
-    if (guess < n && Text(static_cast<TokenId>(guess)).size() == left.size() + right.size() &&
+    if (unique_texts && guess < n &&
+        Text(static_cast<TokenId>(guess)).size() == left.size() + right.size() &&
         Text(static_cast<TokenId>(guess)).starts_with(left) &&
-        Text(static_cast<TokenId>(guess)).ends_with(right) && unique_texts) {
+        Text(static_cast<TokenId>(guess)).ends_with(right)) {
       result = static_cast<int32_t>(guess);
     } else {
       joined.assign(left);
       joined.append(right);
       result = SymbolFor(joined);
     }
-    merges_.try_emplace(PairKey(left_id, right_id), Merge{static_cast<int32_t>(rank), result});
+    merges_.try_emplace(PairKey(ids.left, ids.right), Merge{static_cast<int32_t>(rank), result});
   }
 
   // Decoded pieces once, so detokenizing is a lookup and a copy.
