@@ -19,9 +19,11 @@ struct DaemonConfig {
   int expect_nodes = 1;           // the leader plans once this many nodes (itself included) joined
   int64_t context_tokens = 4096;  // KV reserved per slice (the planner's context)
   int max_batch_rows = 256;
-  std::string hidden_dtype = "f16";  // wire type of hidden rows between nodes
-  double hop_ms = 1.0;               // the planner's cost of one network hop per token
-  double weight_gbps = 0;            // >0: report this speed instead of measuring
+  // Wire type of hidden rows between nodes. f32 keeps results bit-identical to one node;
+  // f16 halves the bytes per hop at the cost of rounding the hidden state at each boundary.
+  std::string hidden_dtype = "f32";
+  double hop_ms = 1.0;     // the planner's cost of one network hop per token
+  double weight_gbps = 0;  // >0: report this speed instead of measuring
   int heartbeat_ms = 500;
   int heartbeat_misses = 3;         // a node missing this many heartbeats in a row is lost
   int request_timeout_ms = 120000;  // one pipeline pass; nothing waits longer

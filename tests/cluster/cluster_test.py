@@ -107,11 +107,19 @@ class ClusterTest(unittest.TestCase):
                     self.check_logits(rows, n_vocab, c, min_cos)
                 cl.close()
 
-    def test_untied_model_over_two_nodes(self):
-        model = "qwen3-tiny-untied-q8_0.gguf"
-        c = case(model, "chat")
-        cl = self.cluster(model, [2, 2], 2)
-        self.assertEqual(cl.generate(c["tokens"], 24), c["greedy_next"])
+    def test_untied_three_layer_models_over_two_and_three_nodes(self):
+        for model in ("qwen3-tiny-untied-f16.gguf", "qwen3-tiny-untied-q8_0.gguf"):
+            c = case(model, "chat")
+            single = self.cluster(model, [0], 1)
+            expected = single.generate(c["tokens"], 24)
+            single.close()
+            if model.endswith("f16.gguf"):
+                self.assertEqual(expected, c["greedy_next"])
+            for layers in ([2, 2], [1, 1, 1]):
+                with self.subTest(model=model, nodes=len(layers)):
+                    cl = self.cluster(model, layers, len(layers))
+                    self.assertEqual(cl.generate(c["tokens"], 24), expected)
+                    cl.close()
 
     def test_concurrent_requests_match_sequential_ones(self):
         model = "qwen3-tiny-q8_0.gguf"
@@ -240,7 +248,7 @@ class ClusterTest(unittest.TestCase):
                            text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"127.0.0.1:{port}", r.stderr)
-        cl = self.cluster("qwen3-tiny-q8_0.gguf", [2, 2, 0], 2)
+        cl = self.cluster("qwen3-tiny-q8_0.gguf", [2, 2, 1], 2)
         r = subprocess.run([h.ZEN, "plan", "--host", cl.leader_address], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
