@@ -221,27 +221,29 @@ void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
 // ---- K-quants ----
 
 // The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K block, unpacked
-// without branches from the 12 packed bytes (layout in quant_blocks.h, GetScaleMinK4).
+// from the 12 packed bytes (layout in quant_blocks.h, GetScaleMinK4) in vector registers,
+// 32 bits at a time: words a0, a1, a2 give [a0 & 3f, (a2 & 0f) | ((a0 >> 2) & 30),
+// a1 & 3f, ((a2 >> 4) & 0f) | ((a1 >> 2) & 30)]. Reads 16 bytes: the caller's block
+// continues past the scales.
 inline __m128i ScalesMinsK4(const uint8_t* packed) {
-  uint32_t a[3];
-  std::memcpy(a, packed, 12);
-  const uint32_t sc_low = a[0] & 0x3f3f3f3f;
-  const uint32_t m_low = a[1] & 0x3f3f3f3f;
-  const uint32_t sc_high = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);
-  const uint32_t m_high = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);
-  return _mm_set_epi32(static_cast<int>(m_high), static_cast<int>(m_low), static_cast<int>(sc_high),
-                       static_cast<int>(sc_low));
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  const __m128i a0a0a1a1 = _mm_shuffle_epi32(v, 0x50);
+  const __m128i a2 = _mm_shuffle_epi32(v, 0xAA);
+  const __m128i six_and_high =
+      _mm_and_si128(_mm_srlv_epi32(a0a0a1a1, _mm_set_epi32(2, 0, 2, 0)),
+                    _mm_set_epi32(0x30303030, 0x3f3f3f3f, 0x30303030, 0x3f3f3f3f));
+  const __m128i low_nibbles = _mm_and_si128(_mm_srlv_epi32(a2, _mm_set_epi32(4, 0, 0, 0)),
+                                            _mm_set_epi32(0x0f0f0f0f, 0, 0x0f0f0f0f, 0));
+  return _mm_or_si128(six_and_high, low_nibbles);
 }
 
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scale and min.
 template <int NX, bool kFifthBit>
 void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+  // One float accumulator per activation row (the mins go into it too), so four rows with
+  // their integer sums still fit the 16 ymm registers.
   __m256 acc[NX];
-  __m128 min_acc[NX];
-  for (int k = 0; k < NX; ++k) {
-    acc[k] = _mm256_setzero_ps();
-    min_acc[k] = _mm_setzero_ps();
-  }
+  for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   // vpshufb controls that broadcast 16-bit scale j to every word.
   __m256i pick[8];
@@ -262,7 +264,8 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     const __m256i sm16 = _mm256_cvtepu8_epi16(ScalesMinsK4(packed));
     const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);
     const __m128i mins = _mm256_extracti128_si256(sm16, 1);
-    const float d = Half(dh), dmin = Half(dminh);
+    // [d, dmin] of the weights, converted together.
+    const __m128 d_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128(dh | (static_cast<int>(dminh) << 16)));
     __m256i sumi[NX];
     for (int k = 0; k < NX; ++k) sumi[k] = _mm256_setzero_si256();
     __m256i high_bits;
@@ -292,19 +295,18 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     }
     for (int k = 0; k < NX; ++k) {
       const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+      const __m128 scale = _mm_mul_ps(d_dmin, _mm_set1_ps(a.d));  // [d a.d, dmin a.d, ..]
+      acc[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
       // mins[j] * (bsums[2j] + bsums[2j+1]): each min covers two 16-element sums.
       const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
       const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
       const __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-      min_acc[k] = _mm_fmadd_ps(_mm_set1_ps(dmin * a.d), _mm_cvtepi32_ps(prod), min_acc[k]);
+      const __m128 min_scale = _mm_shuffle_ps(scale, scale, 0x55);
+      acc[k] = _mm256_fnmadd_ps(_mm256_zextps128_ps256(min_scale),
+                                _mm256_zextps128_ps256(_mm_cvtepi32_ps(prod)), acc[k]);
     }
   }
-  for (int k = 0; k < NX; ++k) {
-    __m128 m = _mm_add_ps(min_acc[k], _mm_movehl_ps(min_acc[k], min_acc[k]));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    out[k] = HorizontalSum(acc[k]) - _mm_cvtss_f32(m);
-  }
+  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]);
 }
 
 template <int NX>
@@ -313,10 +315,20 @@ void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   const __m256i two_bits = _mm256_set1_epi8(0x03);
+  // vpshufb controls: word 2j to the low lane, word 2j + 1 to the high lane, so one shuffle
+  // of a register holding 8 scales in both lanes gives the scales of a 32-element step.
+  __m256i pick[4];
+  for (int j = 0; j < 4; ++j) {
+    pick[j] = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * (2 * j + 1))),
+                               _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * (2 * j))));
+  }
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const BlockQ6_K& blk = static_cast<const BlockQ6_K*>(w)[b];
     const __m256i scales16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+    // Scales 0-7 (first half of the block) and 8-15 (second half), each in both lanes.
+    const __m256i half_scales[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
+                                    _mm256_permute4x64_epi64(scales16, 0xEE)};
     __m256i sumi[NX];
     for (int k = 0; k < NX; ++k) {
       // The -32 offset of every element, folded in once per block through the 16-sums.
@@ -344,9 +356,7 @@ void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
       for (int j = 0; j < 4; ++j) {
         // Elements 128h + 32j .. +31: sub-blocks 8h + 2j (low lane) and 8h + 2j + 1 (high).
-        const int s = 8 * h + 2 * j;
-        const __m256i sc =
-            _mm256_set_m128i(_mm_set1_epi16(blk.scales[s + 1]), _mm_set1_epi16(blk.scales[s]));
+        const __m256i sc = _mm256_shuffle_epi8(half_scales[h], pick[j]);
         for (int k = 0; k < NX; ++k) {
           const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
           const __m256i x =

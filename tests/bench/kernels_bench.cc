@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "kernels/kernel_paths.h"
 #include "kernels/matmul.h"
 #include "kernels/memory_bandwidth.h"
 #include "kernels/ops.h"
@@ -126,7 +127,35 @@ void BM_MatMul(benchmark::State& state, TensorType type) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["GFLOP/s"] = 2.0 * n_cols * n_rows * n_x * state.iterations() / seconds / 1e9;
+  // Per second of the calling thread's CPU time: with one thread, one core's rate.
+  state.counters["GFLOP/cpu_s"] = benchmark::Counter(2.0 * n_cols * n_rows * n_x / 1e9,
+                                                     benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(ActivePath()));
+}
+
+// One core's dot-product rate on cache-resident weights (64 rows, about 100-200 KiB), per
+// second of CPU time: the stable figure on a shared machine, and the rate decode needs per
+// core to keep up with memory. Calls the path's row dot directly, so activation quantization
+// and threading are not counted. args: n_cols, n_rows
+void BM_Dot(benchmark::State& state, TensorType type) {
+  const int64_t n_cols = state.range(0), n_rows = state.range(1);
+  const std::vector<uint8_t> w = RandomWeights(type, n_rows, n_cols, 3);
+  std::vector<float> x(static_cast<size_t>(n_cols)), y(static_cast<size_t>(n_rows));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  for (float& v : x) v = dist(rng);
+  std::vector<uint8_t> act(ActivationRowBytes(type, n_cols));
+  QuantizeActivations(type, x.data(), act.data(), n_cols);
+  const KernelPath& path = ActiveKernelPath();
+  const RowDotFn dot = path.dot[static_cast<int>(type)];
+  const size_t row_bytes = RowBytes(type, n_cols);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < n_rows; ++r) y[r] = dot(w.data() + r * row_bytes, act.data(), n_cols);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(path.name));
 }
 
 // Decode attention of Qwen3-4B (32 heads, 8 KV heads, head_dim 128) over an F16 cache.
@@ -169,6 +198,21 @@ void RegisterAll() {
     for (const auto& [cols, rows] : shapes) {
       for (int threads : {1, 2}) b->Args({cols, rows, threads});
     }
+  }
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ6_K,
+                          TensorType::kQ8_0, TensorType::kF16}) {
+    const std::string name = "Dot/" + std::string(GetTypeTraits(type).name);
+    benchmark::RegisterBenchmark(name.c_str(), BM_Dot, type)
+        ->ArgNames({"cols", "rows"})
+        ->Args({2560, 64})
+        ->Unit(benchmark::kMicrosecond);
+  }
+  for (TensorType type : {TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kQ4_0}) {
+    const std::string name = "PrefillCore/" + std::string(GetTypeTraits(type).name);
+    benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, type)
+        ->ArgNames({"cols", "rows", "n_x", "threads"})
+        ->Args({2560, 1024, 128, 1})
+        ->Unit(benchmark::kMillisecond);
   }
   for (TensorType type : {TensorType::kQ4_K, TensorType::kQ4_0, TensorType::kF16}) {
     const std::string name = "Prefill/" + std::string(GetTypeTraits(type).name);
