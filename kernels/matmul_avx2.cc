@@ -145,42 +145,76 @@ void DotLegacy(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) + offset_acc[k];
 }
 
-// Q4_0, two blocks per step: the 16 packed bytes of blocks A and B share one register, so
-// every unpack, multiply and convert covers 64 elements.
+// Weight scales of blocks b .. b+3 ([d0, d1, d2, d3]); `first` points at block b's half d.
+inline __m128 HalfScales4(const uint8_t* first, size_t stride) {
+  uint16_t h[4];
+  for (int i = 0; i < 4; ++i) std::memcpy(&h[i], first + i * stride, 2);
+  __m128i v = _mm_cvtsi32_si128(h[0]);
+  v = _mm_insert_epi16(v, h[1], 1);
+  v = _mm_insert_epi16(v, h[2], 2);
+  v = _mm_insert_epi16(v, h[3], 3);
+  return _mm_cvtph_ps(v);
+}
+
+// Scales d and sums s of activation blocks b .. b+3, as [d0..d3] and [s0..s3].
+inline void ActScales4(const ActQ8_32* a, __m128* d, __m128* s) {
+  // [d, s] of each block are adjacent: two 64-bit loads per pair, then one shuffle each.
+  const __m128 ab = _mm_loadh_pi(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a))),
+                                 reinterpret_cast<const __m64*>(a + 1));
+  const __m128 cd = _mm_loadh_pi(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a + 2))),
+                                 reinterpret_cast<const __m64*>(a + 3));
+  *d = _mm_shuffle_ps(ab, cd, 0x88);
+  *s = _mm_shuffle_ps(ab, cd, 0xDD);
+}
+
+// Q4_0, four blocks per step. Blocks A, B share one register (their 16 packed bytes side by
+// side) and so do C, D, so each unpack and multiply covers 64 elements; one horizontal add
+// leaves the four block sums in lanes [A A C C | B B D D], so one convert and one
+// multiply-add with [sA sA sC sC | sB sB sD sD] scale all four. The -8 offset comes from
+// the activation sums s, once per block.
 template <int NX>
-void DotQ4_0Pairs(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
+void DotQ4_0Quads(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   const BlockQ4_0* blocks = static_cast<const BlockQ4_0*>(w);
   const int64_t nb = n / kQK32;
   __m256 acc[NX];
-  float offset_acc[NX];
+  __m128 offset_acc[NX];  // sum of d_w s_a per lane, times -8 at the end
   for (int k = 0; k < NX; ++k) {
     acc[k] = _mm256_setzero_ps();
-    offset_acc[k] = 0.0f;
+    offset_acc[k] = _mm_setzero_ps();
   }
   const __m256i mask = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i spread = _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3);
   int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const BlockQ4_0& wa = blocks[b];
-    const BlockQ4_0& wb = blocks[b + 1];
-    const __m256i packed = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wb.qs),
-                                               reinterpret_cast<const __m128i*>(wa.qs));
-    const __m256i q_first = _mm256_and_si256(packed, mask);  // A0-15 | B0-15
-    const __m256i q_second =
-        _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);  // A16-31 | B16-31
-    const float da = Half(wa.d), db = Half(wb.d);
+  for (; b + 4 <= nb; b += 4) {
+    const BlockQ4_0* wb = blocks + b;
+    __m256i q_first[2], q_second[2];
+    for (int p = 0; p < 2; ++p) {
+      const __m256i packed = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wb[2 * p + 1].qs),
+                                                 reinterpret_cast<const __m128i*>(wb[2 * p].qs));
+      q_first[p] = _mm256_and_si256(packed, mask);                         // A0-15 | B0-15
+      q_second[p] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);  // A16-31 | B16-31
+    }
+    const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(wb), sizeof(BlockQ4_0));
     for (int k = 0; k < NX; ++k) {
       const ActQ8_32* a = reinterpret_cast<const ActQ8_32*>(acts.row[k]) + b;
-      const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[0].qs));
-      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[1].qs));
-      const __m256i x_first = _mm256_permute2x128_si256(xa, xb, 0x20);
-      const __m256i x_second = _mm256_permute2x128_si256(xa, xb, 0x31);
-      const __m256i p =
-          _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q_first, x_first), ones),
-                           _mm256_madd_epi16(_mm256_maddubs_epi16(q_second, x_second), ones));
-      const __m256 scale = _mm256_set_m128(_mm_set1_ps(db * a[1].d), _mm_set1_ps(da * a[0].d));
-      acc[k] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[k]);
-      offset_acc[k] += da * a[0].s + db * a[1].s;
+      __m256i sums[2];
+      for (int p = 0; p < 2; ++p) {
+        const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[2 * p].qs));
+        const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[2 * p + 1].qs));
+        const __m256i x_first = _mm256_permute2x128_si256(xa, xb, 0x20);
+        const __m256i x_second = _mm256_permute2x128_si256(xa, xb, 0x31);
+        sums[p] =
+            _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q_first[p], x_first), ones),
+                             _mm256_madd_epi16(_mm256_maddubs_epi16(q_second[p], x_second), ones));
+      }
+      __m128 da, sa;
+      ActScales4(a, &da, &sa);
+      const __m256 scale =
+          _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, da)), spread);
+      acc[k] =
+          _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_hadd_epi32(sums[0], sums[1])), acc[k]);
+      offset_acc[k] = _mm_fmadd_ps(dw, sa, offset_acc[k]);
     }
   }
   for (; b < nb; ++b) {
@@ -189,30 +223,59 @@ void DotQ4_0Pairs(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     for (int k = 0; k < NX; ++k) {
       const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
       acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), DotU8S8(q, a), acc[k]);
-      offset_acc[k] += d * a.s;
+      offset_acc[k] = _mm_add_ss(offset_acc[k], _mm_set_ss(d * a.s));
     }
   }
-  for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]) - 8.0f * offset_acc[k];
+  for (int k = 0; k < NX; ++k) {
+    out[k] = HorizontalSum(
+        _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), _mm256_zextps128_ps256(offset_acc[k]), acc[k]));
+  }
 }
 
+// Q8_0, four blocks per step: the four 8-lane block sums are folded by horizontal adds into
+// lanes [A B C D | A B C D], so one convert and one multiply-add scale all four.
 template <int NX>
 void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   __m256 acc[NX];
   for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
   const BlockQ8_0* blocks = static_cast<const BlockQ8_0*>(w);
+  const int64_t nb = n / kQK32;
   const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < n / kQK32; ++b) {
+  // maddubs needs an unsigned operand: |w| times x with w's sign moved onto x (activations
+  // never hold -128, so the sign flip cannot overflow).
+  auto block_sum = [&](__m256i q, __m256i abs_q, const ActQ8_32& a) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(abs_q, _mm256_sign_epi8(x, q)), ones);
+  };
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    __m256i q[4], abs_q[4];
+    for (int i = 0; i < 4; ++i) {
+      q[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b + i].qs));
+      abs_q[i] = _mm256_sign_epi8(q[i], q[i]);
+    }
+    const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(blocks + b), sizeof(BlockQ8_0));
+    for (int k = 0; k < NX; ++k) {
+      const ActQ8_32* a = reinterpret_cast<const ActQ8_32*>(acts.row[k]) + b;
+      const __m256i ab =
+          _mm256_hadd_epi32(block_sum(q[0], abs_q[0], a[0]), block_sum(q[1], abs_q[1], a[1]));
+      const __m256i cd =
+          _mm256_hadd_epi32(block_sum(q[2], abs_q[2], a[2]), block_sum(q[3], abs_q[3], a[3]));
+      __m128 da, sa;
+      ActScales4(a, &da, &sa);
+      const __m128 scale = _mm_mul_ps(dw, da);
+      acc[k] = _mm256_fmadd_ps(_mm256_set_m128(scale, scale),
+                               _mm256_cvtepi32_ps(_mm256_hadd_epi32(ab, cd)), acc[k]);
+    }
+  }
+  for (; b < nb; ++b) {
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
-    // maddubs needs an unsigned operand: |w| times x with w's sign moved onto x
-    // (activations never hold -128, so the sign flip cannot overflow).
     const __m256i abs_q = _mm256_sign_epi8(q, q);
     const float d = Half(blocks[b].d);
     for (int k = 0; k < NX; ++k) {
       const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-      const __m256i p =
-          _mm256_madd_epi16(_mm256_maddubs_epi16(abs_q, _mm256_sign_epi8(x, q)), ones);
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(block_sum(q, abs_q, a)),
+                               acc[k]);
     }
   }
   for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]);
@@ -429,7 +492,7 @@ void DotUnpackedK(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
 
 template <int NX>
 void DotQ4_0(const void* w, const Acts<NX>& a, int64_t n, float* o) {
-  DotQ4_0Pairs<NX>(w, a, n, o);
+  DotQ4_0Quads<NX>(w, a, n, o);
 }
 template <int NX>
 void DotQ4_1(const void* w, const Acts<NX>& a, int64_t n, float* o) {

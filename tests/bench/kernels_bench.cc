@@ -4,6 +4,7 @@
 //   kernels_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -158,6 +159,19 @@ void BM_Dot(benchmark::State& state, TensorType type) {
   state.SetLabel(std::string(path.name));
 }
 
+// Cost of one ParallelFor round trip (wake the workers, split, wait) with no work: the fixed
+// overhead every threaded MatMul pays, about 250 times per decoded token of Qwen3-4B.
+void BM_PoolRoundTrip(benchmark::State& state) {
+  ThreadPool& pool = Pool(static_cast<int>(state.range(0)));
+  std::atomic<int64_t> sink{0};
+  for (auto _ : state) {
+    pool.ParallelFor(256, 16, [&](int64_t begin, int64_t end) {
+      sink.fetch_add(end - begin, std::memory_order_relaxed);
+    });
+  }
+  benchmark::DoNotOptimize(sink.load());
+}
+
 // Decode attention of Qwen3-4B (32 heads, 8 KV heads, head_dim 128) over an F16 cache.
 // args: context length, threads
 void BM_AttentionDecode(benchmark::State& state) {
@@ -223,6 +237,11 @@ void RegisterAll() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
+  benchmark::RegisterBenchmark("PoolRoundTrip", BM_PoolRoundTrip)
+      ->ArgNames({"threads"})
+      ->Arg(2)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("AttentionDecode/f16", BM_AttentionDecode)
       ->ArgNames({"ctx", "threads"})
       ->Args({4096, 1})
