@@ -12,6 +12,13 @@ namespace {
 // About 20-50 microseconds of polling before a thread goes to sleep.
 constexpr int kSpinIterations = 1 << 12;
 
+constexpr uint64_t kJoinClosed = uint64_t{1} << 31;
+
+// The join_ word of an open job of generation `gen` that no worker has joined yet.
+inline uint64_t OpenJob(uint64_t gen) {
+  return (gen & 0xffffffffu) << 32;
+}
+
 inline void CpuRelax() {
 #if defined(__x86_64__)
   _mm_pause();
@@ -44,6 +51,7 @@ void ThreadPool::WorkerLoop(int index) {
       CpuRelax();
     }
     const std::function<void(int, int)>* job;
+    bool joinable;
     {
       std::unique_lock<std::mutex> lock(mu_);
       start_cv_.wait(lock,
@@ -51,6 +59,15 @@ void ThreadPool::WorkerLoop(int index) {
       if (stop_) return;
       seen = generation_.load(std::memory_order_acquire);
       job = job_;
+      joinable = joinable_;
+    }
+    if (joinable) {
+      if (!TryJoin(seen)) continue;  // the caller already finished without us
+      (*job)(index, n_threads_);
+      finished_.fetch_add(1, std::memory_order_acq_rel);
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+      continue;
     }
     (*job)(index, n_threads_);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -68,6 +85,7 @@ void ThreadPool::Run(const std::function<void(int thread_index, int n_threads)>&
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;
+    joinable_ = false;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
@@ -79,6 +97,41 @@ void ThreadPool::Run(const std::function<void(int thread_index, int n_threads)>&
   if (pending_.load(std::memory_order_acquire) != 0) {
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
+}
+
+bool ThreadPool::TryJoin(uint64_t gen) {
+  uint64_t state = join_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((state & ~uint64_t{0xffffffffu}) != OpenJob(gen) || (state & kJoinClosed) != 0) {
+      return false;
+    }
+    if (join_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) return true;
+  }
+}
+
+void ThreadPool::RunJoinable(const std::function<void(int thread_index, int n_threads)>& fn) {
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    joinable_ = true;
+    gen = generation_.load(std::memory_order_relaxed) + 1;
+    finished_.store(0, std::memory_order_relaxed);
+    join_.store(OpenJob(gen), std::memory_order_relaxed);
+    generation_.store(gen, std::memory_order_release);
+  }
+  start_cv_.notify_all();
+  fn(0, n_threads_);
+  // Close the job; from here on only the workers that joined may still touch fn.
+  const uint64_t closed = join_.fetch_or(kJoinClosed, std::memory_order_acq_rel);
+  const int joined = static_cast<int>(closed & 0x7fffffffu);
+  for (int i = 0; i < kSpinIterations && finished_.load(std::memory_order_acquire) != joined; ++i) {
+    CpuRelax();
+  }
+  if (finished_.load(std::memory_order_acquire) != joined) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == joined; });
   }
 }
 
@@ -98,7 +151,9 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   const int64_t grains_per_chunk = std::max<int64_t>(1, n_grains / chunks_wanted);
   const int64_t chunk = grains_per_chunk * grain;
   std::atomic<int64_t> next{0};
-  Run([&](int, int) {
+  // The caller keeps taking chunks until none are left, so a worker that comes late has
+  // nothing to do and may skip the job.
+  RunJoinable([&](int, int) {
     for (;;) {
       const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
       if (begin >= n) return;

@@ -31,6 +31,12 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
+  // Like Run, but a worker that has not picked the job up by the time the caller finished
+  // its own call skips it: for fn that share work dynamically (ParallelFor), so a worker
+  // descheduled by another process on a shared machine does not stall the caller.
+  void RunJoinable(const std::function<void(int thread_index, int n_threads)>& fn);
+  // Worker side of RunJoinable: joins generation `gen` unless the caller closed it.
+  bool TryJoin(uint64_t gen);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -44,6 +50,12 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   bool stop_ = false;
+  // RunJoinable state: whether the current job may be skipped; join_ packs the job's
+  // generation (high 32 bits), a closed flag (bit 31) and the number of workers that joined;
+  // finished_ counts joined workers that are done.
+  bool joinable_ = false;
+  std::atomic<uint64_t> join_{0};
+  std::atomic<int> finished_{0};
 };
 
 }  // namespace zen::kernels

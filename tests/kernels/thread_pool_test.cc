@@ -58,6 +58,20 @@ TEST(ThreadPoolTest, ManyShortRunsInARowAllComplete) {
   EXPECT_EQ(total.load(), 50000);
 }
 
+// ParallelFor lets a late worker skip its job while Run must reach every thread: alternate
+// the two quickly so workers arrive late to one kind and must still serve the next.
+TEST(ThreadPoolTest, RunAfterSkippableParallelForStillReachesEveryThread) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> covered{0};
+  for (int round = 0; round < 3000; ++round) {
+    pool.ParallelFor(5, 1, [&](int64_t begin, int64_t end) { covered += end - begin; });
+    std::atomic<int> mask{0};
+    pool.Run([&](int index, int) { mask.fetch_or(1 << index); });
+    ASSERT_EQ(mask.load(), 7) << "round " << round;
+  }
+  EXPECT_EQ(covered.load(), 3000 * 5);
+}
+
 TEST(ThreadPoolTest, DestructorJoinsIdleWorkers) {
   for (int i = 0; i < 20; ++i) {
     ThreadPool pool(3);
