@@ -63,11 +63,14 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     }
     const __m256i sm16 = _mm256_cvtepu8_epi16(ScalesMinsK4(packed));
     const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);
-    const __m128i mins = _mm256_extracti128_si256(sm16, 1);
-    // [d, dmin] of the weights, converted together.
+    // The 8 mins as 16-bit words in the low lane, zeros in the high lane: products with
+    // them leave the high lane zero whatever it is multiplied with.
+    const __m256i mins = _mm256_zextsi128_si256(_mm256_extracti128_si256(sm16, 1));
     int32_t d_bits;
     std::memcpy(&d_bits, d_and_dmin, 4);
-    const __m128 d_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128(d_bits));
+    const __m128 d_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128(d_bits));  // converted together
+    const __m256 d = _mm256_broadcastss_ps(d_dmin);
+    const __m256 dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(d_dmin));
     __m256i sumi[NX];
     for (int k = 0; k < NX; ++k) sumi[k] = _mm256_setzero_si256();
     __m256i high_bits;
@@ -97,15 +100,14 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     }
     for (int k = 0; k < NX; ++k) {
       const ActQ8_K& a = reinterpret_cast<const ActQ8_K*>(acts.row[k])[b];
-      const __m128 scale = _mm_mul_ps(d_dmin, _mm_set1_ps(a.d));  // [d a.d, dmin a.d, ..]
-      acc[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
       // mins[j] * (bsums[2j] + bsums[2j+1]): each min covers two 16-element sums.
       const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
       const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
-      const __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-      const __m128 min_scale = _mm_shuffle_ps(scale, scale, 0x55);
-      acc[k] = _mm256_fnmadd_ps(_mm256_zextps128_ps256(min_scale),
-                                _mm256_zextps128_ps256(_mm_cvtepi32_ps(prod)), acc[k]);
+      const __m256i prod = _mm256_madd_epi16(mins, _mm256_castsi128_si256(_mm_hadd_epi16(b0, b1)));
+      // a.d (d sumi - dmin prod), one multiply-add into the row's accumulator.
+      const __m256 block = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(prod),
+                                            _mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi[k])));
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(a.d), block, acc[k]);
     }
   }
   for (int k = 0; k < NX; ++k) out[k] = HorizontalSum(acc[k]);
