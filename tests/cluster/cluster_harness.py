@@ -69,14 +69,18 @@ class Node:
 
     def start(self):
         cmd = [ZEND, "start", "--model", model_path(self.model), "--listen", self.address,
-               "--name", self.name, "--speed-gbps", "10", "--threads", "1", "--no-discovery",
-               "--heartbeat-ms", "200", "--context", "2048", "--max-batch-rows", "128"]
+               "--name", self.name, "--speed-gbps", "10", "--no-discovery",
+               "--heartbeat-ms", "200", "--max-batch-rows", "128"]
         if self.max_layers:
             cmd += ["--max-layers", str(self.max_layers)]
         if self.join:
             cmd += ["--join", self.join]
         else:
             cmd += ["--expect-nodes", str(self.expect)]
+        # Small defaults keep tests light; a caller's own value of a flag wins.
+        for flag, value in (("--threads", "1"), ("--context", "2048")):
+            if flag not in self.extra:
+                cmd += [flag, value]
         cmd += self.extra
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,

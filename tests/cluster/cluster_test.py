@@ -97,29 +97,29 @@ class ClusterTest(unittest.TestCase):
                 cl.close()
 
     def test_logits_over_three_nodes_match_fixture(self):
-        for model, min_cos, hidden in (("qwen3-tiny-f32.gguf", 0.99999, "f32"),
-                                       ("qwen3-tiny-q8_0.gguf", 0.998, "f16")):
+        for model, min_cos, hidden, chunks in (("qwen3-tiny-f32.gguf", 0.99999, "f32", (0, 1)),
+                                               ("qwen3-tiny-q8_0.gguf", 0.998, "f16", (7,))):
             with self.subTest(model=model):
                 c = case(model, "chat")
                 cl = self.cluster(model, [2, 1, 1], 3, extra=["--hidden-type", hidden])
-                for chunk in (0, 1, 7):
+                for chunk in chunks:
                     rows, n_vocab = cl.logits(c["tokens"], chunk)
                     self.check_logits(rows, n_vocab, c, min_cos)
                 cl.close()
 
     def test_untied_three_layer_models_over_two_and_three_nodes(self):
-        for model in ("qwen3-tiny-untied-f16.gguf", "qwen3-tiny-untied-q8_0.gguf"):
+        for model, layers in (("qwen3-tiny-untied-f16.gguf", [1, 1, 1]),
+                              ("qwen3-tiny-untied-q8_0.gguf", [2, 2])):
             c = case(model, "chat")
             single = self.cluster(model, [0], 1)
             expected = single.generate(c["tokens"], 24)
             single.close()
             if model.endswith("f16.gguf"):
                 self.assertEqual(expected, c["greedy_next"])
-            for layers in ([2, 2], [1, 1, 1]):
-                with self.subTest(model=model, nodes=len(layers)):
-                    cl = self.cluster(model, layers, len(layers))
-                    self.assertEqual(cl.generate(c["tokens"], 24), expected)
-                    cl.close()
+            with self.subTest(model=model, nodes=len(layers)):
+                cl = self.cluster(model, layers, len(layers))
+                self.assertEqual(cl.generate(c["tokens"], 24), expected)
+                cl.close()
 
     def test_concurrent_requests_match_sequential_ones(self):
         model = "qwen3-tiny-q8_0.gguf"
