@@ -118,7 +118,7 @@ void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   __m256 acc[NX];
   for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
-  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
   // vpshufb controls: word 2j to the low lane, word 2j + 1 to the high lane, so one shuffle
   // of a register holding 8 scales in both lanes gives the scales of a 32-element step.
   __m256i pick[4];
@@ -147,17 +147,16 @@ void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
       const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       __m256i q[4];
+      // Bits 2j, 2j+1 of qh become bits 4, 5 with one shift and one mask (the bits a 16-bit
+      // shift carries across the byte boundary fall outside the mask).
       q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                             _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
-      q[1] = _mm256_or_si256(
-          _mm256_and_si256(ql1, low_mask),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
-      q[2] = _mm256_or_si256(
-          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
-      q[3] = _mm256_or_si256(
-          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                             _mm256_and_si256(qh, bits45));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
       for (int j = 0; j < 4; ++j) {
         // Elements 128h + 32j .. +31: sub-blocks 8h + 2j (low lane) and 8h + 2j + 1 (high).
         const __m256i sc = _mm256_shuffle_epi8(half_scales[h], pick[j]);
