@@ -166,12 +166,16 @@ inline void ActScales4(const ActQ8_32* a, __m128* d, __m128* s) {
 // (Q8_0, whose signed weights give their sign to x).
 struct Q4_0Weights {
   static constexpr bool kMinus8 = true;  // value = d (q - 8)
+  static constexpr bool kQuadsForRows = true;
   __m256i u;
   explicit Q4_0Weights(const BlockQ4_0& b) : u(avx2::UnpackNibbles16(b.qs)) {}
   __m256i Pairs(__m256i x) const { return _mm256_maddubs_epi16(u, x); }
 };
 struct Q8_0Weights {
   static constexpr bool kMinus8 = false;
+  // With several activation rows the horizontal adds cost Q8_0 more than they save (each
+  // row already spends two shuffles per block on the signs): measured ~10% slower.
+  static constexpr bool kQuadsForRows = false;
   __m256i q, u;
   explicit Q8_0Weights(const BlockQ8_0& b)
       : q(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs))), u(_mm256_sign_epi8(q, q)) {}
@@ -199,7 +203,7 @@ void DotBlocks32(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     return _mm256_madd_epi16(wt.Pairs(x), ones);
   };
   int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; (NX == 1 || Weights::kQuadsForRows) && b + 4 <= nb; b += 4) {
     const Weights w0(blocks[b]), w1(blocks[b + 1]), w2(blocks[b + 2]), w3(blocks[b + 3]);
     const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(blocks + b), sizeof(Block));
     for (int k = 0; k < NX; ++k) {
