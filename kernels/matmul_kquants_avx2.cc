@@ -80,11 +80,16 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
       __m256i q_lo = _mm256_and_si256(packed_q, low_mask);
       __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(packed_q, 4), low_mask);
       if constexpr (kFifthBit) {
-        const __m256i one = _mm256_set1_epi8(1);
-        const __m256i b_lo = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * c), one);
-        const __m256i b_hi = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * c + 1), one);
-        q_lo = _mm256_or_si256(q_lo, _mm256_slli_epi16(b_lo, 4));
-        q_hi = _mm256_or_si256(q_hi, _mm256_slli_epi16(b_hi, 4));
+        // Bit p of each qh byte to bit 4 with one shift and one mask (bits a 16-bit shift
+        // carries across the byte boundary fall outside the mask).
+        const __m256i bit4 = _mm256_set1_epi8(0x10);
+        auto fifth = [&](int p) {
+          const __m256i moved =
+              p <= 4 ? _mm256_slli_epi16(high_bits, 4 - p) : _mm256_srli_epi16(high_bits, p - 4);
+          return _mm256_and_si256(moved, bit4);
+        };
+        q_lo = _mm256_or_si256(q_lo, fifth(2 * c));
+        q_hi = _mm256_or_si256(q_hi, fifth(2 * c + 1));
       }
       const __m256i sc_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
       const __m256i sc_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
