@@ -5,6 +5,7 @@
 #include <iostream>
 #include <random>
 
+#include "client/lib/zen_client.h"
 #include "client/zen/command_registry.h"
 #include "client/zen/local_model.h"
 #include "kernels/memory_bandwidth.h"
@@ -91,6 +92,19 @@ int RunBench(BenchFlags& f) {
   return 0;
 }
 
+// Speed through a cluster, measured by the entry node.
+int RunRemoteBench(const BenchFlags& f) {
+  absl::StatusOr<client::BenchResult> r = client::Client(f.model.host).Bench(f.prefill, f.decode);
+  if (!r.ok()) {
+    std::cerr << "zen bench: " << r.status().message() << "\n";
+    return 1;
+  }
+  std::printf("cluster: %s\n", f.model.host.c_str());
+  std::printf("prefill: %.2f tok/s (pp%d)\n", r->prefill_tokens_per_second, r->prompt_tokens);
+  std::printf("decode: %.2f tok/s (tg%d)\n", r->decode_tokens_per_second, r->generated_tokens);
+  return 0;
+}
+
 void Setup(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode tokens/s");
@@ -99,7 +113,9 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("-n,--decode", flags->decode, "Generated tokens")->capture_default_str();
   cmd->add_option("-r,--repetitions", flags->repetitions, "Runs; the best is reported")
       ->capture_default_str();
-  cmd->callback([flags, exit_code] { *exit_code = RunBench(*flags); });
+  cmd->callback([flags, exit_code] {
+    *exit_code = flags->model.host.empty() ? RunBench(*flags) : RunRemoteBench(*flags);
+  });
 }
 
 ZEN_REGISTER_COMMAND("50-bench", Setup);

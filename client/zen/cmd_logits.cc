@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "client/lib/zen_client.h"
 #include "client/zen/command_registry.h"
 #include "client/zen/local_model.h"
 #include "node/logits_eval.h"
@@ -33,14 +34,24 @@ int RunLogits(LogitsFlags& f) {
     std::cerr << "zen logits: --tokens is empty\n";
     return 2;
   }
-  f.model.max_batch = std::max<int64_t>(f.chunk > 0 ? f.chunk : tokens.size(), 1);
-  f.model.context = std::max<int64_t>(f.model.context, static_cast<int64_t>(tokens.size()));
-  absl::StatusOr<LocalModel> m = LoadLocalModel(f.model);
-  if (!m.ok()) {
-    std::cerr << "zen logits: " << m.status().message() << "\n";
-    return 2;
+  absl::StatusOr<std::vector<float>> logits;
+  int64_t n_vocab = 0;
+  if (!f.model.host.empty()) {
+    // Over the pipeline the last node returns logits instead of sampling.
+    int remote_vocab = 0;
+    logits = client::Client(f.model.host).Logits(tokens, static_cast<int>(f.chunk), &remote_vocab);
+    n_vocab = remote_vocab;
+  } else {
+    f.model.max_batch = std::max<int64_t>(f.chunk > 0 ? f.chunk : tokens.size(), 1);
+    f.model.context = std::max<int64_t>(f.model.context, static_cast<int64_t>(tokens.size()));
+    absl::StatusOr<LocalModel> m = LoadLocalModel(f.model);
+    if (!m.ok()) {
+      std::cerr << "zen logits: " << m.status().message() << "\n";
+      return 2;
+    }
+    n_vocab = m->config.n_vocab;
+    logits = node::ComputeAllLogits(*m->engine, tokens, f.chunk);
   }
-  absl::StatusOr<std::vector<float>> logits = node::ComputeAllLogits(*m->engine, tokens, f.chunk);
   if (!logits.ok()) {
     std::cerr << "zen logits: " << logits.status().message() << "\n";
     return 1;
@@ -52,8 +63,8 @@ int RunLogits(LogitsFlags& f) {
     std::cerr << "zen logits: cannot write " << f.out << "\n";
     return 1;
   }
-  std::cerr << "zen logits: wrote " << tokens.size() << " x " << m->config.n_vocab
-            << " float32 logits to " << f.out << "\n";
+  std::cerr << "zen logits: wrote " << tokens.size() << " x " << n_vocab << " float32 logits to "
+            << f.out << "\n";
   return 0;
 }
 

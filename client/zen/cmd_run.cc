@@ -3,6 +3,7 @@
 #include <iostream>
 #include <optional>
 
+#include "client/lib/zen_client.h"
 #include "client/zen/command_registry.h"
 #include "client/zen/local_model.h"
 #include "node/bpe_tokenizer.h"
@@ -112,6 +113,46 @@ int RunLocal(RunFlags& f) {
   return 0;
 }
 
+// The same generation through a cluster: the entry node renders, tokenizes and streams.
+int RunRemote(const RunFlags& f) {
+  client::Client cluster(f.model.host);
+  client::GenerateOptions o;
+  o.prompt = f.prompt;
+  o.chat = f.chat;
+  o.enable_thinking = !f.no_think;
+  o.max_tokens = f.max_tokens;
+  const node::SamplingParams preset =
+      f.no_think ? node::SamplingParams::QwenNonThinking() : node::SamplingParams::QwenThinking();
+  o.temperature = f.temperature.value_or(preset.temperature);
+  o.top_k = f.top_k.value_or(preset.top_k);
+  o.top_p = f.top_p.value_or(preset.top_p);
+  o.min_p = f.min_p.value_or(preset.min_p);
+  o.presence_penalty = f.presence_penalty;
+  o.frequency_penalty = f.frequency_penalty;
+  o.repetition_penalty = f.repetition_penalty;
+  o.seed = f.seed.value_or(0);
+  o.stop = f.stop;
+  if (!f.system.empty()) {
+    std::cerr << "zen run: --system is not supported with --host yet\n";
+    return 2;
+  }
+  absl::StatusOr<client::GenerateResult> result =
+      cluster.Generate(o, [](std::string_view text, std::span<const int32_t>) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      });
+  std::fputc('\n', stdout);
+  if (!result.ok()) {
+    std::cerr << "zen run: " << result.status().message() << "\n";
+    return 1;
+  }
+  if (f.verbose) {
+    std::fprintf(stderr, "zen run: %d prompt tokens, %d generated (%s)\n", result->prompt_tokens,
+                 result->completion_tokens, result->finish_reason.c_str());
+  }
+  return 0;
+}
+
 void Setup(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<RunFlags>();
   CLI::App* cmd = app.add_subcommand("run", "Generate an answer to one prompt (streams to stdout)");
@@ -132,7 +173,9 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", flags->seed, "Sampling seed");
   cmd->add_option("--stop", flags->stop, "Stop string (repeatable)");
   cmd->add_flag("--verbose,-v", flags->verbose, "Print token counts and speed to stderr");
-  cmd->callback([flags, exit_code] { *exit_code = RunLocal(*flags); });
+  cmd->callback([flags, exit_code] {
+    *exit_code = flags->model.host.empty() ? RunLocal(*flags) : RunRemote(*flags);
+  });
 }
 
 ZEN_REGISTER_COMMAND("30-run", Setup);

@@ -9,10 +9,12 @@
 namespace zen::cli {
 
 void AddLocalModelOptions(CLI::App* cmd, LocalModelFlags& flags) {
-  cmd->add_option("--model,-m", flags.path, "GGUF model file")->required();
+  CLI::Option* model = cmd->add_option("--model,-m", flags.path, "GGUF model file");
+  CLI::Option* host =
+      cmd->add_option("--host", flags.host, "A zend (ADDR:PORT): use the cluster instead");
+  model->excludes(host);
   cmd->add_option("--threads,-t", flags.threads, "Compute threads")->capture_default_str();
-  cmd->add_option("--ctx,-c", flags.context,
-                  "Context length (default: the model's, at most 8192)");
+  cmd->add_option("--ctx,-c", flags.context, "Context length (default: the model's, at most 8192)");
   cmd->add_option("--kv-type", flags.kv_type, "KV-cache type: f16, bf16 or q8_0")
       ->capture_default_str();
   cmd->add_option("--rope-scale", flags.yarn_factor, "YaRN context scaling factor (e.g. 4)");
@@ -21,6 +23,7 @@ void AddLocalModelOptions(CLI::App* cmd, LocalModelFlags& flags) {
 }
 
 absl::StatusOr<LocalModel> LoadLocalModel(const LocalModelFlags& flags) {
+  if (flags.path.empty()) return absl::InvalidArgumentError("give --model FILE or --host ADDR");
   LocalModel m;
   absl::StatusOr<std::unique_ptr<node::GgufFile>> file = node::GgufFile::Open(flags.path);
   if (!file.ok()) return file.status();
@@ -39,9 +42,8 @@ absl::StatusOr<LocalModel> LoadLocalModel(const LocalModelFlags& flags) {
   node::LayerRangeOptions options;
   options.n_threads = std::max(1, flags.threads);
   options.kv_type = kv->type;
-  options.max_context = flags.context > 0
-                            ? std::min<int64_t>(flags.context, m.config.n_ctx_train)
-                            : std::min<int64_t>(8192, m.config.n_ctx_train);
+  options.max_context = flags.context > 0 ? std::min<int64_t>(flags.context, m.config.n_ctx_train)
+                                          : std::min<int64_t>(8192, m.config.n_ctx_train);
   options.max_batch_rows = flags.max_batch;
   absl::StatusOr<std::unique_ptr<node::LayerRange>> engine =
       node::LayerRange::Create(*m.file, m.config, options);

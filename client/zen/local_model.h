@@ -23,15 +23,16 @@ struct LocalModel {
 // Common options of the local commands.
 struct LocalModelFlags {
   std::string path;
+  std::string host;  // a zend address: run through the cluster instead of a local file
   int threads = 2;
-  int64_t context = 0;        // 0: the model's own (capped to keep the default KV small)
+  int64_t context = 0;  // 0: the model's own (capped to keep the default KV small)
   std::string kv_type = "f16";
-  float yarn_factor = 0;      // > 1 enables YaRN
+  float yarn_factor = 0;  // > 1 enables YaRN
   int yarn_orig_ctx = 0;
   int64_t max_batch = 512;
 };
 
-// Adds --model, --threads, --ctx, --kv-type, --rope-scale/--yarn-orig-ctx to a subcommand.
+// Adds --model or --host, --threads, --ctx, --kv-type, --rope-scale/--yarn-orig-ctx.
 void AddLocalModelOptions(CLI::App* cmd, LocalModelFlags& flags);
 
 // Opens the file and builds the engine, with messages fit for the terminal.
