@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job in one command: installs what is missing, builds (Release) and answers a chat
-# prompt with the bundled model on this machine.
+# The main job in one command: installs what is missing, builds (Release), brings up a
+# 3-node Zen Engine cluster on this machine (loopback), shows the plan, streams the answer
+# to a chat prompt through the pipeline, and shuts the cluster down.
 #
 # The bundled model (tests/data/qwen3-tiny-q8_0.gguf) has the real Qwen3 tokenizer but
 # RANDOM weights: the answer is meaningless text. To run a real model, pass a Qwen3 GGUF:
@@ -10,15 +11,65 @@ cd "$(dirname "$0")/.."
 model=${1:-tests/data/qwen3-tiny-q8_0.gguf}
 prompt=${2:-"Write a haiku about a small cluster of home computers."}
 jobs=${ZEN_JOBS:-2}
+port=${ZEN_DEMO_PORT:-7070}
 
 deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$jobs" --target zen
+cmake --build build -j"$jobs" --target zen zend
+
+zen=build/client/zen
+zend=build/daemon/zend
+if [ ! -f "$model" ]; then
+  echo "demo: no model file at $model" >&2
+  exit 2
+fi
+# Give each of the three nodes about a third of the layers, so the demo really splits.
+layers=$("$zen" gguf info --json "$model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"])')
+per_node=$(( (layers + 2) / 3 ))
+
+pids=()
+logdir=$(mktemp -d)
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$logdir"
+}
+trap cleanup EXIT
+
+leader=127.0.0.1:$port
+"$zend" start --model "$model" --listen "$leader" --name node-a --expect-nodes 3 \
+  --max-layers "$per_node" --http off >"$logdir/a.log" 2>&1 &
+pids+=($!)
+names=(node-a node-b node-c)
+for n in 1 2; do
+  name=${names[$n]}
+  "$zend" start --model "$model" --listen "127.0.0.1:$((port + n))" --name "$name" \
+    --join "$leader" --max-layers "$per_node" --http off >"$logdir/$n.log" 2>&1 &
+  pids+=($!)
+done
+
+echo "demo: starting 3 zend nodes on 127.0.0.1:$port-$((port + 2))..." >&2
+ready=0
+for _ in $(seq 1 120); do
+  if "$zen" status --host "$leader" --json 2>/dev/null |
+      python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("ready") else 1)'; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+if [ "$ready" != 1 ]; then
+  echo "demo: the cluster did not become ready; node logs:" >&2
+  tail -n 20 "$logdir"/*.log >&2
+  exit 1
+fi
+"$zen" plan --host "$leader" >&2
 
 if [ "$model" = tests/data/qwen3-tiny-q8_0.gguf ]; then
   echo "demo: the bundled model has random weights; expect meaningless text." >&2
   echo "demo: run a real model with: deploy/run-demo.sh /path/to/Qwen3-4B-Q4_K_M.gguf" >&2
 fi
 echo "demo: prompt: $prompt" >&2
-build/client/zen run --model "$model" --chat --no-think --prompt "$prompt" -n 64 --seed 7
-echo >&2
+echo "demo: answer (streamed through 3 nodes):" >&2
+"$zen" run --host "$leader" --chat --no-think --prompt "$prompt" -n 64 --seed 7 -v
+echo "demo: shutting the cluster down" >&2
