@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
+#include "daemon/security/security_cli.h"
 #include "daemon/node_daemon.h"
 #include "daemon/units.h"
 
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
                   "Do not look for peers on the LAN (discovery is not implemented yet; "
                   "use --join)");
   int exit_code = 0;
+  zen::security::AddSecurityCommands(app, &exit_code);
   start->callback([&] { exit_code = RunStart(config, budget_text); });
   try {
     app.parse(argc, argv);
