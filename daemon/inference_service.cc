@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/generation.h"
 #include "daemon/hop_client.h"
 #include "daemon/leader.h"
 #include "daemon/node_daemon.h"
@@ -16,12 +17,6 @@
 
 namespace zen::daemon {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double MsSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 pb::SamplingParams ToNode(const ::zen::v1::SamplingParams& s) {
   pb::SamplingParams out;
@@ -34,17 +29,6 @@ pb::SamplingParams ToNode(const ::zen::v1::SamplingParams& s) {
   out.set_repetition_penalty(s.repetition_penalty());
   out.set_seed(s.seed());
   return out;
-}
-
-absl::Status CheckTokens(const std::vector<int32_t>& tokens, int n_vocab) {
-  if (tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "token ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", n_vocab, ")"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -64,7 +48,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
     if (!encoded.ok()) return ToGrpc(encoded.status());
     prompt = std::move(*encoded);
   }
-  if (absl::Status s = CheckTokens(prompt, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckPromptTokens(prompt, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
   const int64_t context_tokens = (*view)->max_context;
   if (static_cast<int64_t>(prompt.size()) >= context_tokens) {
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
@@ -74,58 +58,36 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
   int64_t max_new = context_tokens - static_cast<int64_t>(prompt.size());
   if (request->max_tokens() > 0) max_new = std::min<int64_t>(max_new, request->max_tokens());
 
-  pb::SequenceOptions options;
-  *options.mutable_sampling() = ToNode(request->sampling());
-  SequenceRunner runner(*view, daemon_->NewSequenceId(), options,
-                        daemon_->config().request_timeout_ms);
-  const auto start = Clock::now();
-  auto futures = runner.Feed(prompt, /*want_all=*/false);
-  absl::StatusOr<pb::ForwardResponse> result;
-  for (auto& f : futures) {
-    result = runner.Wait(f);
-    if (!result.ok()) return ToGrpc(result.status());
+  GenerationSpec spec;
+  spec.prompt = std::move(prompt);
+  spec.sampling = ToNode(request->sampling());
+  spec.max_new_tokens = max_new;
+  spec.stop.assign(request->stop().begin(), request->stop().end());
+  spec.ignore_eos = request->ignore_eos();
+  bool client_gone = false;
+  auto on_piece = [&](const GeneratedPiece& piece) {
+    // An end-of-generation token with no text left to show is not worth a message.
+    if (piece.end_of_generation && piece.text.empty()) return true;
+    ::zen::v1::GenerateResponse out;
+    out.add_tokens(piece.token);
+    out.set_text(piece.text);
+    client_gone = !writer->Write(out) || context->IsCancelled();
+    return !client_gone;
+  };
+  GenerationOutcome outcome;
+  if (absl::Status s = RunGeneration(*daemon_, *view, spec, on_piece, &outcome); !s.ok()) {
+    return ToGrpc(s);
   }
-  const double prefill_ms = MsSince(start);
-  const auto decode_start = Clock::now();
-  TextStream stream = text.NewStream(request->stop());
+  if (client_gone) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   ::zen::v1::Usage usage;
-  usage.set_prompt_tokens(static_cast<int32_t>(prompt.size()));
-  ::zen::v1::FinishReason finish = ::zen::v1::FINISH_REASON_LENGTH;
-  for (int64_t n = 0; n < max_new; ++n) {
-    if (result->results_size() != 1) {
-      return grpc::Status(
-          grpc::StatusCode::INTERNAL,
-          absl::StrCat("the last node returned ", result->results_size(), " results for one row"));
-    }
-    const int32_t token = result->results(0).token();
-    usage.set_completion_tokens(usage.completion_tokens() + 1);
-    const bool eog = !request->ignore_eos() && text.IsEndOfGeneration(token);
-    ::zen::v1::GenerateResponse piece;
-    piece.add_tokens(token);
-    bool stop_hit = false;
-    if (!eog) piece.set_text(stream.Add(token, &stop_hit));
-    if (eog || stop_hit) {
-      finish = ::zen::v1::FINISH_REASON_STOP;
-      if (!piece.text().empty() || !eog) writer->Write(piece);
-      break;
-    }
-    if (n + 1 == max_new) {
-      piece.set_text(piece.text() + stream.Flush());
-      writer->Write(piece);
-      break;
-    }
-    if (!writer->Write(piece) || context->IsCancelled()) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    }
-    const int32_t next[] = {token};
-    auto next_future = runner.Feed(next, false);
-    result = runner.Wait(next_future[0]);
-    if (!result.ok()) return ToGrpc(result.status());
-  }
-  usage.set_prefill_ms(prefill_ms);
-  usage.set_decode_ms(MsSince(decode_start));
+  usage.set_prompt_tokens(static_cast<int32_t>(spec.prompt.size()));
+  usage.set_completion_tokens(outcome.completion_tokens);
+  usage.set_prefill_ms(outcome.prefill_ms);
+  usage.set_decode_ms(outcome.decode_ms);
   ::zen::v1::GenerateResponse last;
-  last.set_finish_reason(finish);
+  last.set_finish_reason(outcome.finish == GenerationOutcome::Finish::kStop
+                             ? ::zen::v1::FINISH_REASON_STOP
+                             : ::zen::v1::FINISH_REASON_LENGTH);
   *last.mutable_usage() = usage;
   writer->Write(last);
   return grpc::Status::OK;
@@ -137,7 +99,7 @@ grpc::Status InferenceService::Logits(grpc::ServerContext* context,
   auto view = daemon_->pipeline();
   if (!view.ok()) return ToGrpc(view.status());
   const std::vector<int32_t> tokens(request->tokens().begin(), request->tokens().end());
-  if (absl::Status s = CheckTokens(tokens, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckPromptTokens(tokens, (*view)->n_vocab); !s.ok()) return ToGrpc(s);
   if (static_cast<int64_t>(tokens.size()) > (*view)->max_context) {
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
                         absl::StrCat(tokens.size(), " tokens exceed the cluster's context of ",

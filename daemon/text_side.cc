@@ -70,8 +70,16 @@ bool TextSide::IsEndOfGeneration(int32_t token) const {
   return tokenizer_ != nullptr && tokenizer_->IsEog(token);
 }
 
-TextStream TextSide::NewStream(const google::protobuf::RepeatedPtrField<std::string>& stop) const {
-  return TextStream(tokenizer_.get(), std::vector<std::string>(stop.begin(), stop.end()));
+TextStream TextSide::NewStream(std::vector<std::string> stop) const {
+  return TextStream(tokenizer_.get(), std::move(stop));
+}
+
+absl::StatusOr<std::vector<int32_t>> TextSide::Tokenize(std::string_view text) const {
+  if (tokenizer_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the model's tokenizer could not be loaded (", tokenizer_error_, ")"));
+  }
+  return tokenizer_->Tokenize(text, /*add_special=*/true, /*parse_special=*/true);
 }
 
 }  // namespace zen::daemon

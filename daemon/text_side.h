@@ -4,10 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/repeated_ptr_field.h"
 #include "node/bpe_tokenizer.h"
 #include "node/gguf.h"
 #include "node/utf8_stream.h"
@@ -42,7 +42,10 @@ class TextSide {
                                                     bool enable_thinking) const;
   bool IsEndOfGeneration(int32_t token) const;
   // A stream for one request's output.
-  TextStream NewStream(const google::protobuf::RepeatedPtrField<std::string>& stop) const;
+  TextStream NewStream(std::vector<std::string> stop) const;
+  // Text (with special tokens such as <|im_start|> parsed) to ids; BOS only when the
+  // vocabulary asks for one.
+  absl::StatusOr<std::vector<int32_t>> Tokenize(std::string_view text) const;
 
  private:
   std::unique_ptr<node::BpeTokenizer> tokenizer_;

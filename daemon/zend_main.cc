@@ -3,20 +3,75 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
-#include "daemon/security/security_cli.h"
+#include "daemon/http/openai_server.h"
+#include "daemon/http_backend.h"
 #include "daemon/node_daemon.h"
+#include "daemon/security/api_keys.h"
+#include "daemon/security/peer_policy.h"
+#include "daemon/security/secure_files.h"
+#include "daemon/security/security_cli.h"
 #include "daemon/units.h"
 
 namespace {
 
+// Flags of `zend start` that are not part of the node's DaemonConfig.
+struct StartFlags {
+  std::string budget_text;
+  std::string http = "127.0.0.1:8080";  // "off": no HTTP API
+  std::string state_dir;                // empty: DefaultStateDir()
+  bool insecure = false;
+};
+
+// The HTTP API's options, with an API-key check when it listens beyond loopback.
+// Nullopt (after printing why) when it may not start.
+std::optional<zen::http::OpenAiServerOptions> HttpOptions(
+    const StartFlags& flags, std::optional<zen::security::ApiKeyStore>* keys) {
+  auto parsed = zen::http::ParseListenAddress(flags.http);
+  if (!parsed.ok()) {
+    fprintf(stderr, "zend: --http %s: %s\n", flags.http.c_str(),
+            std::string(parsed.status().message()).c_str());
+    return std::nullopt;
+  }
+  zen::http::OpenAiServerOptions options;
+  options.bind_address = parsed->first;
+  options.port = parsed->second;
+  if (zen::security::IsLoopbackBind(flags.http)) return options;
+  const std::filesystem::path dir = flags.state_dir.empty()
+                                        ? zen::security::DefaultStateDir()
+                                        : std::filesystem::path(flags.state_dir);
+  auto store = zen::security::ApiKeyStore::Open(dir);
+  if (!store.ok()) {
+    fprintf(stderr, "zend: API keys in %s: %s\n", dir.c_str(),
+            std::string(store.status().message()).c_str());
+    return std::nullopt;
+  }
+  if (!store->HasKeys()) {
+    fprintf(stderr,
+            "zend: --http %s listens beyond this machine, which requires API keys, and %s "
+            "has none. Create one with `zend apikey create --name NAME --state-dir %s`, or "
+            "bind the HTTP API to loopback (--http 127.0.0.1:PORT).\n",
+            flags.http.c_str(), dir.c_str(), dir.c_str());
+    return std::nullopt;
+  }
+  keys->emplace(std::move(*store));
+  zen::security::ApiKeyStore* checker = &keys->value();
+  options.api_key_verifier = [checker](std::string_view token) {
+    return checker->Verify(token).has_value();
+  };
+  return options;
+}
+
 // Runs a node until SIGINT/SIGTERM or a fatal error; returns the exit code.
-int RunStart(zen::daemon::DaemonConfig config, const std::string& budget_text) {
+int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
+  const std::string& budget_text = flags.budget_text;
   if (!budget_text.empty()) {
     auto budget = zen::daemon::ParseBytes(budget_text);
     if (!budget.ok()) {
@@ -35,10 +90,35 @@ int RunStart(zen::daemon::DaemonConfig config, const std::string& budget_text) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (flags.insecure) {
+    spdlog::warn(
+        "--insecure: node-to-node traffic is plaintext and unauthenticated (this is "
+        "still the only mode; mutual TLS between nodes is not wired in yet)");
+  }
+  // The key store outlives the server whose verifier points into it.
+  std::optional<zen::security::ApiKeyStore> keys;
+  std::optional<zen::http::OpenAiServerOptions> http_options;
+  if (flags.http != "off") {
+    http_options = HttpOptions(flags, &keys);
+    if (!http_options) return 2;
+  }
+
   zen::daemon::NodeDaemon daemon(std::move(config));
   if (absl::Status s = daemon.Start(); !s.ok()) {
     fprintf(stderr, "zend: %s\n", std::string(s.message()).c_str());
     return 2;
+  }
+  zen::daemon::DaemonHttpBackend backend(&daemon);
+  zen::http::OpenAiHttpServer http_server;
+  if (http_options) {
+    if (absl::Status s = http_server.Start(*http_options, backend); !s.ok()) {
+      fprintf(stderr, "zend: HTTP API on %s: %s\n", flags.http.c_str(),
+              std::string(s.message()).c_str());
+      daemon.Shutdown();
+      return 2;
+    }
+    printf("zend: OpenAI-compatible API on http://%s:%d/v1 (model \"%s\")\n",
+           http_options->bind_address.c_str(), http_server.port(), backend.model_id().c_str());
   }
   printf("zend: node %s ready on %s\n", daemon.config().name.c_str(),
          daemon.config().listen.c_str());
@@ -52,6 +132,8 @@ int RunStart(zen::daemon::DaemonConfig config, const std::string& budget_text) {
       daemon.RequestShutdown(0);
     }
   }
+  // HTTP first: it cancels in-flight generations while the pipeline can still release them.
+  http_server.Stop();
   daemon.Shutdown();
   spdlog::info("stopped");
   return exit_code;
@@ -63,7 +145,7 @@ int main(int argc, char** argv) {
   CLI::App app{"zend: the Zen Engine daemon; runs one node of a cluster that serves a model"};
   app.require_subcommand(1);
   zen::daemon::DaemonConfig config;
-  std::string budget_text;
+  StartFlags flags;
   bool no_discovery = false;
   CLI::App* start = app.add_subcommand("start", "Run a node: lead a cluster, or --join one");
   start->add_option("--model", config.model_path, "GGUF model file (every node needs a copy)")
@@ -72,7 +154,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   start->add_option("--name", config.name, "Node name, unique in the cluster (default host:port)");
   start->add_option("--join", config.join, "Leader address:port; without it this node leads");
-  start->add_option("--memory-budget", budget_text,
+  start->add_option("--memory-budget", flags.budget_text,
                     "Memory this node may use for weights, KV-cache and buffers (3GiB, 512MiB); "
                     "default three quarters of available memory");
   start->add_option("--max-layers", config.max_layers, "Most layers this node takes (0: no cap)")
@@ -114,9 +196,19 @@ int main(int argc, char** argv) {
   start->add_flag("--no-discovery", no_discovery,
                   "Do not look for peers on the LAN (discovery is not implemented yet; "
                   "use --join)");
+  start
+      ->add_option("--http", flags.http,
+                   "Address:port of the OpenAI-compatible HTTP API, or \"off\"; beyond "
+                   "loopback it requires API keys (zend apikey create)")
+      ->capture_default_str();
+  start->add_option(
+      "--state-dir", flags.state_dir,
+      "State directory holding API keys (default: ~/.local/share/zend, or /var/lib/zend as root)");
+  start->add_flag("--insecure", flags.insecure,
+                  "Plaintext, unauthenticated node-to-node traffic (today's only mode)");
   int exit_code = 0;
   zen::security::AddSecurityCommands(app, &exit_code);
-  start->callback([&] { exit_code = RunStart(config, budget_text); });
+  start->callback([&] { exit_code = RunStart(config, flags); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

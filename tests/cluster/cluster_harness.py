@@ -78,7 +78,7 @@ class Node:
         else:
             cmd += ["--expect-nodes", str(self.expect)]
         # Small defaults keep tests light; a caller's own value of a flag wins.
-        for flag, value in (("--threads", "1"), ("--context", "2048")):
+        for flag, value in (("--threads", "1"), ("--context", "2048"), ("--http", "off")):
             if flag not in self.extra:
                 cmd += [flag, value]
         cmd += self.extra

@@ -3,10 +3,12 @@
 Checks that 1 to 4 nodes give the single-node engine's tokens and the fixture logits, that
 concurrent requests stay independent, that a killed node fails requests cleanly (UNAVAILABLE
 naming it, nothing hangs), that a restarted node brings the cluster back, and that malformed
-Forward traffic is refused without disturbing other sequences.
+Forward traffic is refused without disturbing other sequences, and that the OpenAI-compatible
+HTTP API serves the cluster (with API keys when it listens beyond loopback).
 """
 import array
 import json
+import http.client
 import math
 import os
 import signal
@@ -261,6 +263,96 @@ class ClusterTest(unittest.TestCase):
         status = json.loads(r.stdout)
         self.assertTrue(status["ready"])
         self.assertEqual(sorted(n["name"] for n in status["nodes"]), ["node0", "node1", "node2"])
+
+    def http(self, port, method, path, body=None, key=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        payload = r.read().decode()
+        conn.close()
+        return r.status, payload
+
+    def test_http_api_over_two_nodes_with_api_keys(self):
+        model = "qwen3-tiny-q8_0.gguf"
+        state = tempfile.mkdtemp(prefix="zen-state-")
+        # Beyond loopback without keys: refused before the model is even opened.
+        port = h.free_port()
+        r = subprocess.run([h.ZEND, "start", "--model", h.model_path(model), "--listen",
+                            f"127.0.0.1:{h.free_port()}", "--http", f"0.0.0.0:{port}",
+                            "--state-dir", state], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("requires API keys", r.stderr)
+        self.assertIn("zend apikey create", r.stderr)
+        r = subprocess.run([h.ZEND, "apikey", "create", "--name", "test", "--state-dir", state],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        key = r.stdout.strip().splitlines()[-1]
+
+        cl = h.Cluster(model, [2, 2], log_dir=self.log_dir)
+        cl.nodes[0].extra += ["--http", f"0.0.0.0:{port}", "--state-dir", state]
+        self.clusters.append(cl)
+        cl.__enter__()
+        cl.wait_ready(2)
+        deadline = time.time() + 10
+        while True:  # the HTTP server starts right after the node reports ready
+            try:
+                status, body = self.http(port, "GET", "/health", key=key)
+                break
+            except ConnectionRefusedError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.assertEqual(status, 200, body)
+        health = json.loads(body)
+        self.assertTrue(health["ready"])
+        self.assertEqual(sorted(n["name"] for n in health["nodes"]), ["node0", "node1"])
+
+        self.assertEqual(self.http(port, "GET", "/v1/models")[0], 401)
+        self.assertEqual(self.http(port, "GET", "/v1/models", key="zen-sk-wrong")[0], 401)
+        status, body = self.http(port, "GET", "/v1/models", key=key)
+        self.assertEqual(status, 200, body)
+        model_id = json.loads(body)["data"][0]["id"]
+        self.assertEqual(model_id, "qwen3-tiny-q8_0")
+
+        messages = [{"role": "user", "content": "hello"}]
+        status, body = self.http(port, "POST", "/v1/chat/completions",
+                                 {"model": model_id, "messages": messages, "max_tokens": 5,
+                                  "temperature": 0}, key=key)
+        self.assertEqual(status, 200, body)
+        reply = json.loads(body)
+        self.assertEqual(reply["object"], "chat.completion")
+        self.assertEqual(reply["choices"][0]["finish_reason"], "length")
+        self.assertEqual(reply["usage"]["completion_tokens"], 5)
+        self.assertGreater(reply["usage"]["prompt_tokens"], 0)
+
+        # The tiny model's chat output may all be reasoning; a raw completion shows text.
+        status, body = self.http(port, "POST", "/v1/completions",
+                                 {"model": model_id, "prompt": "The capital of France is",
+                                  "max_tokens": 6, "temperature": 0}, key=key)
+        self.assertEqual(status, 200, body)
+        text = json.loads(body)["choices"][0]["text"]
+        self.assertTrue(text, body)
+
+        status, body = self.http(port, "POST", "/v1/chat/completions",
+                                 {"model": model_id, "messages": messages, "max_tokens": 4,
+                                  "stream": True, "temperature": 0}, key=key)
+        self.assertEqual(status, 200, body)
+        events = [line[len("data: "):] for line in body.splitlines() if line.startswith("data: ")]
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertTrue(all(c["object"] == "chat.completion.chunk" for c in chunks))
+        self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "length")
+
+        status, body = self.http(port, "POST", "/v1/chat/completions", b"{not json", key=key)
+        self.assertEqual(status, 400, body)
+        self.assertIn("error", json.loads(body))
+
+        # The cluster still serves the gRPC API after the HTTP requests.
+        self.assertEqual(len(cl.generate([1, 2, 3], 4)), 4)
 
     def test_sigterm_stops_a_node_with_exit_code_0(self):
         cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)
