@@ -25,8 +25,10 @@ struct DaemonConfig {
   double hop_ms = 1.0;     // the planner's cost of one network hop per token
   double weight_gbps = 0;  // >0: report this speed instead of measuring
   int heartbeat_ms = 500;
-  int heartbeat_misses = 3;         // a node missing this many heartbeats in a row is lost
-  int request_timeout_ms = 120000;  // one pipeline pass; nothing waits longer
+  int heartbeat_misses = 3;  // a node missing this many heartbeats in a row is lost
+  int request_timeout_ms = 120000;
+  // Node-API callers from public (non-LAN) addresses are refused unless this is set.
+  bool allow_public_peers = false;  // one pipeline pass; nothing waits longer
 };
 
 }  // namespace zen::daemon

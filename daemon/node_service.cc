@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/leader.h"
 #include "daemon/node_daemon.h"
+#include "daemon/security/grpc_auth.h"
 
 namespace zen::daemon {
 namespace {
@@ -59,8 +60,16 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::Status NodeService::Join(grpc::ServerContext*, const pb::JoinRequest* request,
+grpc::Status NodeService::CheckPeer(const grpc::ServerContext& context) const {
+  // Plaintext between nodes for now (no TLS yet), so only the address policy applies.
+  return security::AuthorizeClusterPeer(
+      context,
+      {.allow_public = daemon_->config().allow_public_peers, .require_certificate = false});
+}
+
+grpc::Status NodeService::Join(grpc::ServerContext* context, const pb::JoinRequest* request,
                                pb::JoinResponse* response) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   if (daemon_->leader() == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("node ", daemon_->capabilities().name(),
@@ -72,16 +81,18 @@ grpc::Status NodeService::Join(grpc::ServerContext*, const pb::JoinRequest* requ
   return grpc::Status::OK;
 }
 
-grpc::Status NodeService::Assign(grpc::ServerContext*, const pb::AssignRequest* request,
+grpc::Status NodeService::Assign(grpc::ServerContext* context, const pb::AssignRequest* request,
                                  pb::AssignResponse* response) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   auto assigned = daemon_->ApplyAssign(*request);
   if (!assigned.ok()) return ToGrpc(assigned.status());
   *response = *assigned;
   return grpc::Status::OK;
 }
 
-grpc::Status NodeService::Heartbeat(grpc::ServerContext*, const pb::HeartbeatRequest*,
+grpc::Status NodeService::Heartbeat(grpc::ServerContext* context, const pb::HeartbeatRequest*,
                                     pb::HeartbeatResponse* response) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   daemon_->NoteHeartbeat();
   *response->mutable_status() = daemon_->LocalStatus();
   return grpc::Status::OK;
@@ -90,6 +101,7 @@ grpc::Status NodeService::Heartbeat(grpc::ServerContext*, const pb::HeartbeatReq
 grpc::Status NodeService::Forward(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<pb::ForwardResponse, pb::ForwardRequest>* stream) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   auto writer = std::make_shared<UpstreamWriter>(stream);
   pb::ForwardRequest request;
   while (stream->Read(&request)) {

@@ -26,6 +26,9 @@ class NodeService final : public node::v1::Node::Service {
                                                 node::v1::ForwardRequest>* stream) override;
 
  private:
+  // The peer-address policy (LAN only unless --allow-public-peers) for every node call.
+  grpc::Status CheckPeer(const grpc::ServerContext& context) const;
+
   NodeDaemon* const daemon_;
 };
 

@@ -204,6 +204,9 @@ int main(int argc, char** argv) {
   start->add_option(
       "--state-dir", flags.state_dir,
       "State directory holding API keys (default: ~/.local/share/zend, or /var/lib/zend as root)");
+  start->add_flag("--allow-public-peers", config.allow_public_peers,
+                  "Accept node calls from public (non-LAN) addresses; default: loopback and "
+                  "private ranges only");
   start->add_flag("--insecure", flags.insecure,
                   "Plaintext, unauthenticated node-to-node traffic (today's only mode)");
   int exit_code = 0;
