@@ -25,6 +25,6 @@ std::vector<CommandSetup> RegisteredCommands();
 #define ZEN_CONCAT_INNER(a, b) a##b
 #define ZEN_CONCAT(a, b) ZEN_CONCAT_INNER(a, b)
 // Registers a CommandSetup under a sort key; use once per command at namespace scope.
-#define ZEN_REGISTER_COMMAND(key, setup) \
+#define ZEN_REGISTER_COMMAND(key, setup)                            \
   static const bool ZEN_CONCAT(zen_command_registered_, __LINE__) = \
       ::zen::cli::RegisterCommand(key, setup)
