@@ -14,15 +14,15 @@ void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
 
 // Rotary embedding parameters, including YaRN (ggml rope_yarn semantics).
 struct RopeParams {
-  int n_dims = 128;          // rotated dimensions per head (= head_dim for Qwen3)
+  int n_dims = 128;  // rotated dimensions per head (= head_dim for Qwen3)
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;   // 1/factor
-  float ext_factor = 0.0f;   // 1 for YaRN, 0 otherwise
+  float freq_scale = 1.0f;  // 1/factor
+  float ext_factor = 0.0f;  // 1 for YaRN, 0 otherwise
   float attn_factor = 1.0f;
   float beta_fast = 32.0f;
   float beta_slow = 1.0f;
-  int n_ctx_orig = 0;        // YaRN original context
-  bool neox = true;          // true: pairs (i, i + n_dims/2); false: adjacent pairs (2i, 2i+1)
+  int n_ctx_orig = 0;  // YaRN original context
+  bool neox = true;    // true: pairs (i, i + n_dims/2); false: adjacent pairs (2i, 2i+1)
 };
 
 // Rotates n_heads heads of head_dim floats each (contiguous) in place for position pos.

@@ -49,14 +49,16 @@ absl::Status KvCache::Reserve(uint64_t seq_id, int64_t new_length) {
   return absl::OkStatus();
 }
 
-void KvCache::SetLength(uint64_t seq_id, int64_t length) { sequences_[seq_id].length = length; }
+void KvCache::SetLength(uint64_t seq_id, int64_t length) {
+  sequences_[seq_id].length = length;
+}
 
 uint8_t* KvCache::Row(const Sequence& seq, int layer, bool value, int64_t pos) const {
   const int64_t page = pos / shape_.page_tokens;
   const int64_t slot = pos % shape_.page_tokens;
   // Page layout: [layer][K|V][page_tokens rows], so one layer's K rows are contiguous.
-  const int64_t offset = ((int64_t{layer} * 2 + (value ? 1 : 0)) * shape_.page_tokens + slot) *
-                         row_bytes_;
+  const int64_t offset =
+      ((int64_t{layer} * 2 + (value ? 1 : 0)) * shape_.page_tokens + slot) * row_bytes_;
   return PageData(seq.pages[page]) + offset;
 }
 
@@ -68,8 +70,7 @@ uint8_t* KvCache::ValueRow(uint64_t seq_id, int layer, int64_t pos) {
   return Row(sequences_.at(seq_id), layer, true, pos);
 }
 
-kernels::KvView KvCache::View(uint64_t seq_id, int layer,
-                              std::vector<const void*>& scratch) const {
+kernels::KvView KvCache::View(uint64_t seq_id, int layer, std::vector<const void*>& scratch) const {
   const Sequence& seq = sequences_.at(seq_id);
   const size_t n_pages = seq.pages.size();
   scratch.resize(2 * n_pages);
@@ -106,8 +107,8 @@ absl::Status KvCache::Truncate(uint64_t seq_id, int64_t n_keep) {
     return absl::InvalidArgumentError(absl::StrCat("cannot truncate sequence ", seq_id, " of ",
                                                    seq.length, " tokens to ", n_keep));
   }
-  const size_t keep_pages = static_cast<size_t>((n_keep + shape_.page_tokens - 1) /
-                                                shape_.page_tokens);
+  const size_t keep_pages =
+      static_cast<size_t>((n_keep + shape_.page_tokens - 1) / shape_.page_tokens);
   while (seq.pages.size() > keep_pages) {
     free_pages_.push_back(seq.pages.back());
     seq.pages.pop_back();

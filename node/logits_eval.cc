@@ -11,8 +11,8 @@ int32_t ArgMax(std::span<const float> values) {
 }
 
 absl::StatusOr<std::vector<float>> ComputeAllLogits(LayerRange& model,
-                                                    std::span<const int32_t> tokens,
-                                                    int64_t chunk, uint64_t seq_id) {
+                                                    std::span<const int32_t> tokens, int64_t chunk,
+                                                    uint64_t seq_id) {
   if (!model.is_first() || !model.is_last()) {
     return absl::FailedPreconditionError("logits need a model holding every layer");
   }
@@ -37,8 +37,8 @@ absl::StatusOr<std::vector<float>> ComputeAllLogits(LayerRange& model,
 }
 
 absl::StatusOr<std::vector<int32_t>> GreedyContinuation(LayerRange& model,
-                                                        std::span<const int32_t> prompt,
-                                                        int n, uint64_t seq_id) {
+                                                        std::span<const int32_t> prompt, int n,
+                                                        uint64_t seq_id) {
   if (prompt.empty()) return absl::InvalidArgumentError("empty prompt");
   const int64_t n_vocab = model.config().n_vocab;
   std::vector<float> logits(static_cast<size_t>(n_vocab));

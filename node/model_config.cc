@@ -38,8 +38,8 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file) {
   }
   c.arch = *arch;
   if (c.arch != "qwen3" && c.arch != "llama") {
-    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": architecture '", c.arch,
-                                                   "' is not supported (qwen3, llama)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": architecture '", c.arch, "' is not supported (qwen3, llama)"));
   }
   const std::string p = c.arch + ".";
   absl::StatusOr<int> v = RequiredInt(file, p + "block_count");
@@ -60,9 +60,10 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file) {
     if (!(v = RequiredInt(file, p + "attention.key_length")).ok()) return v.status();
     c.head_dim = *v;
   } else if (c.arch == "qwen3") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": required key ", p, "attention.key_length is missing (qwen3 head_dim "
-        "cannot be derived from the hidden size)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": required key ", p,
+                     "attention.key_length is missing (qwen3 head_dim "
+                     "cannot be derived from the hidden size)"));
   } else {
     c.head_dim = c.n_embd / c.n_head;
   }
@@ -89,9 +90,9 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file) {
   }
   absl::StatusOr<double> eps = file.GetFloat(p + "attention.layer_norm_rms_epsilon");
   if (!eps.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": required key ", p, "attention.layer_norm_rms_epsilon: ",
-        eps.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": required key ", p,
+                     "attention.layer_norm_rms_epsilon: ", eps.status().message()));
   }
   c.rms_eps = static_cast<float>(*eps);
 
@@ -108,9 +109,9 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file) {
   if (file.Find(p + "rope.dimension_count") != nullptr) {
     if (!(v = RequiredInt(file, p + "rope.dimension_count")).ok()) return v.status();
     if (*v != c.head_dim) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": partial rotary (", p, "rope.dimension_count ", *v,
-          " != head_dim ", c.head_dim, ") is not supported"));
+      return absl::InvalidArgumentError(absl::StrCat(file.path(), ": partial rotary (", p,
+                                                     "rope.dimension_count ", *v, " != head_dim ",
+                                                     c.head_dim, ") is not supported"));
     }
   }
   c.rope.freq_base = static_cast<float>(file.GetFloat(p + "rope.freq_base").value_or(10000.0));

@@ -81,8 +81,9 @@ absl::StatusOr<SynthSpec> SynthPreset(std::string_view like) {
   } else if (like == "tiny") {
     s = SynthSpec{};
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown shape '", std::string(like), "' (qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, tiny)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown shape '", std::string(like),
+                     "' (qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, tiny)"));
   }
   return s;
 }
@@ -128,12 +129,13 @@ absl::Status WriteSyntheticModel(const SynthSpec& spec, const GgufFile* vocab,
     if (!type.ok()) return type.status();
     const TensorType t = *type;
     if (!kernels::CanQuantize(t)) {
-      return absl::UnimplementedError(absl::StrCat("cannot quantize to ",
-                                                   std::string(kernels::GetTypeTraits(t).name)));
+      return absl::UnimplementedError(
+          absl::StrCat("cannot quantize to ", std::string(kernels::GetTypeTraits(t).name)));
     }
     if (cols % kernels::GetTypeTraits(t).block_elements != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", cols, " columns is not a multiple of the ",
-                                                     std::string(kernels::GetTypeTraits(t).name), " block"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", cols, " columns is not a multiple of the ",
+                       std::string(kernels::GetTypeTraits(t).name), " block"));
     }
     const uint64_t seed = HashName(name, s.seed);
     const float scale = std::sqrt(3.0f / static_cast<float>(cols));
@@ -166,11 +168,11 @@ absl::Status WriteSyntheticModel(const SynthSpec& spec, const GgufFile* vocab,
   for (int l = 0; l < s.n_layers; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
     add_norm(p + "attn_norm.weight", s.n_embd);
-    for (absl::Status m : {add_matrix(p + "attn_q.weight", "attn_q", l, s.n_embd, q_width),
-                           add_matrix(p + "attn_k.weight", "attn_k", l, s.n_embd, kv_width),
-                           add_matrix(p + "attn_v.weight", "attn_v", l, s.n_embd, kv_width),
-                           add_matrix(p + "attn_output.weight", "attn_output", l, q_width,
-                                      s.n_embd)}) {
+    for (absl::Status m :
+         {add_matrix(p + "attn_q.weight", "attn_q", l, s.n_embd, q_width),
+          add_matrix(p + "attn_k.weight", "attn_k", l, s.n_embd, kv_width),
+          add_matrix(p + "attn_v.weight", "attn_v", l, s.n_embd, kv_width),
+          add_matrix(p + "attn_output.weight", "attn_output", l, q_width, s.n_embd)}) {
       if (!m.ok()) return m;
     }
     if (s.arch == "qwen3") {

@@ -87,9 +87,8 @@ TEST_F(GeneratorTest, StopStringEndsGenerationAndIsNotEmitted) {
 
 TEST_F(GeneratorTest, CallbackReturningFalseCancels) {
   int calls = 0;
-  auto result = Generate(*model_, *tokenizer_, prompt_, Greedy(20), [&](std::string_view) {
-    return ++calls < 2;
-  });
+  auto result = Generate(*model_, *tokenizer_, prompt_, Greedy(20),
+                         [&](std::string_view) { return ++calls < 2; });
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->finish_reason, "cancelled");
   EXPECT_LT(result->completion_tokens, 20);
@@ -105,18 +104,18 @@ TEST_F(GeneratorTest, FullContextEndsAsLength) {
 }
 
 TEST_F(GeneratorTest, RejectsEmptyPromptAndPartialModels) {
-  EXPECT_FALSE(Generate(*model_, *tokenizer_, {}, Greedy(5), [](std::string_view) {
-                 return true;
-               }).ok());
+  EXPECT_FALSE(
+      Generate(*model_, *tokenizer_, {}, Greedy(5), [](std::string_view) { return true; }).ok());
   auto config = ReadModelConfig(*file_);
   LayerRangeOptions head;
   head.last_layer = 0;
   auto partial = LayerRange::Create(*file_, *config, head);
   ASSERT_TRUE(partial.ok());
-  EXPECT_EQ(Generate(**partial, *tokenizer_, prompt_, Greedy(5), [](std::string_view) {
-              return true;
-            }).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      Generate(**partial, *tokenizer_, prompt_, Greedy(5), [](std::string_view) { return true; })
+          .status()
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

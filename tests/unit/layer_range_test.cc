@@ -27,7 +27,9 @@ struct Variant {
 };
 
 // Keeps gtest from hex-dumping the parameter in failure messages.
-void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
 
 SynthSpec Small(std::string type) {
   SynthSpec s;
@@ -46,8 +48,8 @@ SynthSpec Small(std::string type) {
 std::vector<Variant> Variants() {
   std::vector<Variant> v;
   for (const char* t : {"f32", "f16", "bf16"}) v.push_back({t, Small(t), 0.9999});
-  for (const char* t : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k",
-                        "q6_k", "q4_k_m"}) {
+  for (const char* t :
+       {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q4_k_m"}) {
     v.push_back({t, Small(t), 0.998});
   }
   SynthSpec untied = Small("q8_0");
@@ -121,8 +123,7 @@ TEST_P(LayerRangeVariantTest, MatchesReferenceForwardPassInEveryChunking) {
     auto got = ComputeAllLogits(**engine, kPrompt, chunk);
     ASSERT_TRUE(got.ok()) << got.status();
     for (size_t t = 0; t < kPrompt.size(); ++t) {
-      EXPECT_GE(Cosine(got->data() + t * n_vocab, want.data() + t * n_vocab, n_vocab),
-                v.min_cosine)
+      EXPECT_GE(Cosine(got->data() + t * n_vocab, want.data() + t * n_vocab, n_vocab), v.min_cosine)
           << v.name << " chunk " << chunk << " position " << t;
     }
   }
@@ -233,13 +234,13 @@ TEST_F(LayerRangeTest, RejectsBadRowsWithoutTouchingOtherSequences) {
   const BatchRow ok_row{4, 0, 1, false};
   ASSERT_TRUE(engine_->Forward({&ok_row, 1}, nullptr, nullptr, nullptr).ok());
   const std::vector<std::vector<BatchRow>> bad = {
-      {{4, 5, 1, false}},                     // skips positions
-      {{4, 0, 1, false}},                     // repeats a position
-      {{5, 0, -1, false}},                    // negative token
-      {{5, 0, 384, false}},                   // token beyond the vocabulary
-      {{5, 0, 1, false}, {5, 2, 1, false}},   // gap inside the batch
-      {{5, 0, 1, false}, {4, 7, 1, false}},   // second row bad: the first must not land
-      {{6, 256, 1, false}},                   // beyond the context
+      {{4, 5, 1, false}},                    // skips positions
+      {{4, 0, 1, false}},                    // repeats a position
+      {{5, 0, -1, false}},                   // negative token
+      {{5, 0, 384, false}},                  // token beyond the vocabulary
+      {{5, 0, 1, false}, {5, 2, 1, false}},  // gap inside the batch
+      {{5, 0, 1, false}, {4, 7, 1, false}},  // second row bad: the first must not land
+      {{6, 256, 1, false}},                  // beyond the context
   };
   for (const auto& rows : bad) {
     const absl::Status s = engine_->Forward(rows, nullptr, nullptr, nullptr);

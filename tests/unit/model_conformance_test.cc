@@ -26,7 +26,9 @@ struct Case {
 };
 
 // Keeps gtest from hex-dumping the parameter in failure messages.
-void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " " << c.prompt; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.model << " " << c.prompt;
+}
 
 std::vector<Case> LoadCases() {
   std::ifstream in(kData + "/model_cases.json");
@@ -117,8 +119,8 @@ TEST_P(ModelConformanceTest, LogitsMatchReferenceInEveryChunking) {
 
 TEST_P(ModelConformanceTest, GreedyContinuationMatchesForFloatAndUntiedModels) {
   const Case& c = GetParam();
-  const bool must_match = c.type == "F32" || c.type == "F16" ||
-                          c.model.find("untied") != std::string::npos;
+  const bool must_match =
+      c.type == "F32" || c.type == "F16" || c.model.find("untied") != std::string::npos;
   if (!must_match) GTEST_SKIP() << "greedy identity is only required for float/untied models";
   auto file = GgufFile::Open(kData + "/" + c.model);
   ASSERT_TRUE(file.ok()) << file.status();

@@ -50,7 +50,8 @@ inline std::vector<float> ReferenceLogits(const node::GgufFile& file, const node
   auto rope = [&](float* head, int pos) {
     for (int i = 0; i < D / 2; ++i) {
       const double theta = pos * std::pow(double(c.rope.freq_base), -2.0 * i / D);
-      const float cs = static_cast<float>(std::cos(theta)), sn = static_cast<float>(std::sin(theta));
+      const float cs = static_cast<float>(std::cos(theta)),
+                  sn = static_cast<float>(std::sin(theta));
       const int a = c.rope.neox ? i : 2 * i;
       const int b = c.rope.neox ? i + D / 2 : 2 * i + 1;
       const float x0 = head[a], x1 = head[b];
@@ -60,8 +61,8 @@ inline std::vector<float> ReferenceLogits(const node::GgufFile& file, const node
   };
   const std::vector<float> embd = DequantizeTensor(file, "token_embd.weight");
   std::vector<std::vector<float>> x(n);
-  for (int t = 0; t < n; ++t) x[t].assign(embd.begin() + size_t(tokens[t]) * E,
-                                          embd.begin() + size_t(tokens[t] + 1) * E);
+  for (int t = 0; t < n; ++t)
+    x[t].assign(embd.begin() + size_t(tokens[t]) * E, embd.begin() + size_t(tokens[t] + 1) * E);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     const auto attn_norm = DequantizeTensor(file, p + "attn_norm.weight");
