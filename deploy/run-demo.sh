@@ -3,12 +3,12 @@
 # 3-node Zen Engine cluster on this machine (loopback), shows the plan, streams the answer
 # to a chat prompt through the pipeline, and shuts the cluster down.
 #
-# The bundled model (tests/data/qwen3-tiny-q8_0.gguf) has the real Qwen3 tokenizer but
+# The bundled model (tests/data/qwen3-tiny-untied-q8_0.gguf) has the real Qwen3 tokenizer but
 # RANDOM weights: the answer is meaningless text. To run a real model, pass a Qwen3 GGUF:
 #   deploy/run-demo.sh /path/to/Qwen3-4B-Q4_K_M.gguf "Why is the sky blue?"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-tests/data/qwen3-tiny-q8_0.gguf}
+model=${1:-tests/data/qwen3-tiny-untied-q8_0.gguf}
 prompt=${2:-"Write a haiku about a small cluster of home computers."}
 jobs=${ZEN_JOBS:-2}
 port=${ZEN_DEMO_PORT:-7070}
@@ -23,9 +23,15 @@ if [ ! -f "$model" ]; then
   echo "demo: no model file at $model" >&2
   exit 2
 fi
-# Give each of the three nodes about a third of the layers, so the demo really splits.
-layers=$("$zen" gguf info --json "$model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"])')
-per_node=$(( (layers + 2) / 3 ))
+# Cap the nodes' layers so that the model needs all three: the demo really splits.
+layers=$("$zen" gguf info --json "$model" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["hyperparameters"]["n_layers"])')
+if [ "$layers" -lt 3 ]; then
+  echo "demo: the model has $layers layers; a 3-node split needs at least 3" >&2
+  exit 2
+fi
+share=$((layers / 3))
+caps=($((layers - 2 * share)) "$share" "$share")
 
 pids=()
 logdir=$(mktemp -d)
@@ -38,13 +44,13 @@ trap cleanup EXIT
 
 leader=127.0.0.1:$port
 "$zend" start --model "$model" --listen "$leader" --name node-a --expect-nodes 3 \
-  --max-layers "$per_node" --http off >"$logdir/a.log" 2>&1 &
+  --max-layers "${caps[0]}" --http off >"$logdir/a.log" 2>&1 &
 pids+=($!)
 names=(node-a node-b node-c)
 for n in 1 2; do
   name=${names[$n]}
   "$zend" start --model "$model" --listen "127.0.0.1:$((port + n))" --name "$name" \
-    --join "$leader" --max-layers "$per_node" --http off >"$logdir/$n.log" 2>&1 &
+    --join "$leader" --max-layers "${caps[$n]}" --http off >"$logdir/$n.log" 2>&1 &
   pids+=($!)
 done
 
@@ -52,7 +58,8 @@ echo "demo: starting 3 zend nodes on 127.0.0.1:$port-$((port + 2))..." >&2
 ready=0
 for _ in $(seq 1 120); do
   if "$zen" status --host "$leader" --json 2>/dev/null |
-      python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("ready") else 1)'; then
+      python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("ready") else 1)' \
+        2>/dev/null; then
     ready=1
     break
   fi
@@ -65,7 +72,7 @@ if [ "$ready" != 1 ]; then
 fi
 "$zen" plan --host "$leader" >&2
 
-if [ "$model" = tests/data/qwen3-tiny-q8_0.gguf ]; then
+if [ "$model" = tests/data/qwen3-tiny-untied-q8_0.gguf ]; then
   echo "demo: the bundled model has random weights; expect meaningless text." >&2
   echo "demo: run a real model with: deploy/run-demo.sh /path/to/Qwen3-4B-Q4_K_M.gguf" >&2
 fi
