@@ -13,9 +13,9 @@ prompt=${2:-"Write a haiku about a small cluster of home computers."}
 jobs=${ZEN_JOBS:-2}
 port=${ZEN_DEMO_PORT:-7070}
 
-deploy/install-deps.sh
+deploy/install-deps.sh >&2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$jobs" --target zen zend
+cmake --build build -j"$jobs" --target zen zend >&2
 
 zen=build/client/zen
 zend=build/daemon/zend
