@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "absl/strings/str_cat.h"
 #include "node/utf8_stream.h"
 
 namespace zen::node {

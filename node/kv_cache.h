@@ -33,7 +33,6 @@ class KvCache {
   int64_t row_bytes() const { return row_bytes_; }
   int64_t page_bytes() const { return page_bytes_; }
   int64_t budget_bytes() const { return max_pages_ * page_bytes_; }
-  int64_t used_bytes() const { return (pages_in_use_)*page_bytes_; }
 
   // Cached positions of a sequence (0 when unknown).
   int64_t Length(uint64_t seq_id) const;
