@@ -36,6 +36,9 @@ pb::SamplingParams ToNode(const ::zen::v1::SamplingParams& s) {
 grpc::Status InferenceService::Generate(grpc::ServerContext* context,
                                         const ::zen::v1::GenerateRequest* request,
                                         grpc::ServerWriter<::zen::v1::GenerateResponse>* writer) {
+  if (authorize_) {
+    if (grpc::Status s = authorize_(*context); !s.ok()) return s;
+  }
   auto view = daemon_->pipeline();
   if (!view.ok()) return ToGrpc(view.status());
   const TextSide& text = daemon_->text();
@@ -96,6 +99,9 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
 grpc::Status InferenceService::Logits(grpc::ServerContext* context,
                                       const ::zen::v1::LogitsRequest* request,
                                       grpc::ServerWriter<::zen::v1::LogitsChunk>* writer) {
+  if (authorize_) {
+    if (grpc::Status s = authorize_(*context); !s.ok()) return s;
+  }
   auto view = daemon_->pipeline();
   if (!view.ok()) return ToGrpc(view.status());
   const std::vector<int32_t> tokens(request->tokens().begin(), request->tokens().end());
@@ -132,45 +138,6 @@ grpc::Status InferenceService::Logits(grpc::ServerContext* context,
     }
   }
   return grpc::Status::OK;
-}
-
-namespace {
-
-// Non-leaders answer Admin calls by asking the leader.
-template <typename Request, typename Response, typename Call>
-grpc::Status AskLeader(NodeDaemon* daemon, const Request& request, Response* response, Call call) {
-  auto channel = grpc::CreateCustomChannel(
-      daemon->config().join, grpc::InsecureChannelCredentials(), PeerChannelArguments());
-  auto stub = ::zen::v1::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  return call(stub.get(), &context, request, response);
-}
-
-}  // namespace
-
-grpc::Status AdminService::GetStatus(grpc::ServerContext*, const ::zen::v1::StatusRequest* request,
-                                     ::zen::v1::ClusterStatus* response) {
-  if (daemon_->leader() != nullptr) {
-    *response = daemon_->leader()->Status();
-    return grpc::Status::OK;
-  }
-  return AskLeader(daemon_, *request, response,
-                   [](auto* stub, auto* context, const auto& req, auto* resp) {
-                     return stub->GetStatus(context, req, resp);
-                   });
-}
-
-grpc::Status AdminService::GetPlan(grpc::ServerContext*, const ::zen::v1::PlanRequest* request,
-                                   ::zen::v1::PlanResponse* response) {
-  if (daemon_->leader() != nullptr) {
-    *response = daemon_->leader()->PlanInfo();
-    return grpc::Status::OK;
-  }
-  return AskLeader(daemon_, *request, response,
-                   [](auto* stub, auto* context, const auto& req, auto* resp) {
-                     return stub->GetPlan(context, req, resp);
-                   });
 }
 
 }  // namespace zen::daemon

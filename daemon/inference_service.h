@@ -1,6 +1,7 @@
-// The public zen.v1 services of a daemon: Inference (Generate, Logits) runs requests as
-// this node's entry; Admin reports the cluster (answered by the leader; other nodes ask it).
+// The public zen.v1 Inference service of a daemon: runs requests as this node's entry.
 #pragma once
+
+#include <functional>
 
 #include "zen/v1/zen.grpc.pb.h"
 
@@ -8,10 +9,15 @@ namespace zen::daemon {
 
 class NodeDaemon;
 
+// Checks a client call before a public handler runs (API keys when the client API listens
+// beyond loopback); a non-OK status is returned to the caller as is. Empty: allow all.
+using RequestAuthorizer = std::function<grpc::Status(const grpc::ServerContextBase&)>;
+
 // Generate and Logits over the current plan.
 class InferenceService final : public ::zen::v1::Inference::Service {
  public:
-  explicit InferenceService(NodeDaemon* daemon) : daemon_(daemon) {}
+  explicit InferenceService(NodeDaemon* daemon, RequestAuthorizer authorize = nullptr)
+      : daemon_(daemon), authorize_(std::move(authorize)) {}
 
   grpc::Status Generate(grpc::ServerContext* context, const ::zen::v1::GenerateRequest* request,
                         grpc::ServerWriter<::zen::v1::GenerateResponse>* writer) override;
@@ -20,20 +26,7 @@ class InferenceService final : public ::zen::v1::Inference::Service {
 
  private:
   NodeDaemon* const daemon_;
-};
-
-// Cluster status and plan.
-class AdminService final : public ::zen::v1::Admin::Service {
- public:
-  explicit AdminService(NodeDaemon* daemon) : daemon_(daemon) {}
-
-  grpc::Status GetStatus(grpc::ServerContext* context, const ::zen::v1::StatusRequest* request,
-                         ::zen::v1::ClusterStatus* response) override;
-  grpc::Status GetPlan(grpc::ServerContext* context, const ::zen::v1::PlanRequest* request,
-                       ::zen::v1::PlanResponse* response) override;
-
- private:
-  NodeDaemon* const daemon_;
+  RequestAuthorizer authorize_;
 };
 
 }  // namespace zen::daemon

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/admin_service.h"
 #include "daemon/hidden_codec.h"
 #include "daemon/hop_client.h"
 #include "daemon/inference_service.h"
