@@ -1,0 +1,573 @@
+// LAN discovery: the beacon format against malformed input, and a real Announcer and
+// BeaconListener over multicast. The live tests use only 127.0.0.1: multicast on the
+// loopback interface where the kernel allows it, otherwise inside a network namespace
+// this test creates (the test binary re-runs itself there), otherwise they skip.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "daemon/discovery.h"
+
+extern char** environ;
+
+namespace zen::daemon {
+namespace {
+
+constexpr char kFingerprintA[] = "3f1c9a0b7d2e4f5061728394a5b6c7d8e9f00112233445566778899aabbccdde";
+constexpr char kFingerprintB[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+// Set in the child run inside a fresh network namespace: the file it reports its result to.
+constexpr char kNamespaceMarkerEnv[] = "ZEN_DISCOVERY_NETNS_MARKER";
+// Set by hand to test the namespace path even where loopback multicast works.
+constexpr char kForceNamespaceEnv[] = "ZEN_DISCOVERY_TEST_NETNS";
+constexpr char kTestGroup[] = "239.255.70.71";
+
+ClusterId Cluster(const char* fingerprint) {
+  auto id = ClusterIdFromCaFingerprint(fingerprint);
+  EXPECT_TRUE(id.ok()) << id.status();
+  return id.ok() ? *id : ClusterId{};
+}
+
+Beacon SampleBeacon() {
+  Beacon b;
+  b.cluster_id = Cluster(kFingerprintA);
+  b.node_port = 7070;
+  b.leader_name = "laptop:7070";
+  b.model = "Qwen3-4B-Q4_K_M.gguf@0123456789abcdef";
+  return b;
+}
+
+void ExpectSameBeacon(const Beacon& a, const Beacon& b) {
+  EXPECT_EQ(a.cluster_id, b.cluster_id);
+  EXPECT_EQ(a.node_port, b.node_port);
+  EXPECT_EQ(a.leader_name, b.leader_name);
+  EXPECT_EQ(a.model, b.model);
+}
+
+std::string Encoded(const Beacon& beacon) {
+  auto bytes = EncodeBeacon(beacon);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *bytes : std::string();
+}
+
+// ---- cluster id ----
+
+TEST(DiscoveryClusterIdTest, IsAStableHashThatHidesTheFingerprint) {
+  const ClusterId a = Cluster(kFingerprintA);
+  EXPECT_EQ(a, Cluster(kFingerprintA));
+  EXPECT_NE(a, Cluster(kFingerprintB));
+  std::string upper = kFingerprintA;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(a, Cluster(upper.c_str()));
+  const std::string hex = ClusterIdHex(a);
+  EXPECT_EQ(hex.size(), 32u);
+  EXPECT_EQ(std::string(kFingerprintA).find(hex.substr(0, 8)), std::string::npos);
+}
+
+TEST(DiscoveryClusterIdTest, RejectsWhatIsNotASha256Fingerprint) {
+  const std::string good = kFingerprintA;
+  for (const std::string& bad :
+       {std::string(), good.substr(1), good + "0", good.substr(1) + "g", std::string(64, ' ')}) {
+    auto id = ClusterIdFromCaFingerprint(bad);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "'";
+  }
+}
+
+// ---- beacon format ----
+
+TEST(DiscoveryBeaconTest, RoundTripsEveryField) {
+  const Beacon original = SampleBeacon();
+  const std::string bytes = Encoded(original);
+  EXPECT_EQ(bytes.size(), kBeaconHeaderBytes + original.leader_name.size() + original.model.size());
+  auto decoded = DecodeBeacon(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameBeacon(*decoded, original);
+}
+
+TEST(DiscoveryBeaconTest, RoundTripsLimitsAndUtf8) {
+  Beacon b = SampleBeacon();
+  b.node_port = 65535;
+  b.leader_name = std::string(kMaxBeaconStringBytes, 'n');
+  b.model = std::string(kMaxBeaconStringBytes, 'm');
+  EXPECT_EQ(Encoded(b).size(), kMaxBeaconBytes);
+  auto decoded = DecodeBeacon(Encoded(b));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameBeacon(*decoded, b);
+
+  b.node_port = 1;
+  b.leader_name = "x";
+  b.model = "";  // a leader may announce no model identity
+  decoded = DecodeBeacon(Encoded(b));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameBeacon(*decoded, b);
+
+  b.model = "mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b.gguf";  // UTF-8 file names pass
+  decoded = DecodeBeacon(Encoded(b));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->model, b.model);
+}
+
+TEST(DiscoveryBeaconTest, EncodeRefusesFieldsThatDoNotFit) {
+  const auto expect_refused = [](const Beacon& b, const std::string& needle) {
+    auto bytes = EncodeBeacon(b);
+    ASSERT_EQ(bytes.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bytes.status().message().find(needle), absl::string_view::npos) << bytes.status();
+  };
+  Beacon b = SampleBeacon();
+  b.node_port = 0;
+  expect_refused(b, "port");
+  b = SampleBeacon();
+  b.leader_name = "";
+  expect_refused(b, "leader name");
+  b.leader_name = std::string(kMaxBeaconStringBytes + 1, 'n');
+  expect_refused(b, "leader name");
+  b = SampleBeacon();
+  b.model = std::string(kMaxBeaconStringBytes + 1, 'm');
+  expect_refused(b, "model");
+  b.model = "evil\x1b[2Jname";
+  expect_refused(b, "control character 0x1b at byte 4");
+}
+
+TEST(DiscoveryBeaconTest, RejectsEveryTruncationAndTrailingBytes) {
+  const std::string bytes = Encoded(SampleBeacon());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeBeacon(bytes.substr(0, n)).ok()) << "truncated to " << n;
+  }
+  EXPECT_FALSE(DecodeBeacon(bytes + '\0').ok());
+  EXPECT_FALSE(DecodeBeacon(bytes + "x").ok());
+}
+
+TEST(DiscoveryBeaconTest, RejectsForeignOversizedAndOtherVersions) {
+  const std::string good = Encoded(SampleBeacon());
+  const auto rejected_with = [](const std::string& datagram, const std::string& needle) {
+    auto beacon = DecodeBeacon(datagram);
+    ASSERT_FALSE(beacon.ok());
+    EXPECT_EQ(beacon.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(beacon.status().message().find(needle), absl::string_view::npos) << beacon.status();
+  };
+  for (size_t i = 0; i < 4; ++i) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    rejected_with(bad, "magic");
+  }
+  rejected_with("M-SEARCH * HTTP/1.1\r\n", "magic");  // what else lives on multicast
+  rejected_with(std::string(kMaxBeaconBytes + 1, 'Z'), "oversized");
+  rejected_with(good + std::string(kMaxBeaconBytes, 'x'), "oversized");
+  for (int version : {0, 2, 255}) {
+    std::string bad = good;
+    bad[4] = static_cast<char>(version);
+    rejected_with(bad, "version " + std::to_string(version));
+  }
+  std::string bad = good;
+  bad[5] = 1;
+  rejected_with(bad, "reserved");
+  bad = good;
+  bad[6] = bad[7] = 0;
+  rejected_with(bad, "port is 0");
+  bad = good;
+  bad[24] = static_cast<char>(bad[24] + 1);  // name length claims one byte more than sent
+  rejected_with(bad, "fields say");
+  bad = good;
+  bad[24] = 0;  // empty name, the model absorbing its bytes
+  bad[25] = static_cast<char>(good.size() - kBeaconHeaderBytes);
+  rejected_with(bad, "leader name is 0 bytes");
+  bad = good;
+  bad[kBeaconHeaderBytes + 2] = '\n';
+  rejected_with(bad, "control character 0x0a");
+}
+
+// Random damage never crashes the decoder, and whatever it accepts is exactly what the
+// encoder would produce for the decoded fields (one encoding per beacon, no slack).
+TEST(DiscoveryBeaconTest, RandomDamageIsRejectedOrCanonical) {
+  const std::string good = Encoded(SampleBeacon());
+  std::mt19937 rng(1234);
+  int accepted = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string bytes = good;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      switch (rng() % 4) {
+        case 0:
+          bytes[rng() % bytes.size()] = static_cast<char>(rng());
+          break;
+        case 1:
+          bytes.resize(rng() % (bytes.size() + 1));
+          if (bytes.empty()) bytes.push_back('Z');
+          break;
+        case 2:
+          bytes.append(rng() % 600, static_cast<char>(rng()));
+          break;
+        default:
+          bytes[kBeaconHeaderBytes - 2 + rng() % 2] = static_cast<char>(rng());
+      }
+    }
+    auto decoded = DecodeBeacon(bytes);
+    if (!decoded.ok()) continue;
+    ++accepted;
+    auto again = EncodeBeacon(*decoded);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*again, bytes);
+  }
+  // Flipping bytes inside the strings or the cluster id keeps a beacon valid, so some
+  // damaged datagrams must have been accepted: the check above did run.
+  EXPECT_GT(accepted, 100);
+}
+
+TEST(DiscoveryOptionsTest, RefusesNonMulticastGroupsAndBadInterfaces) {
+  DiscoveryOptions options;
+  options.group = "192.168.1.10";
+  EXPECT_EQ(Announcer::Start(options, SampleBeacon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(BeaconListener::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options = DiscoveryOptions();
+  options.interface_address = "eth0";
+  auto announcer = Announcer::Start(options, SampleBeacon());
+  EXPECT_EQ(announcer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(announcer.status().message().find("eth0"), absl::string_view::npos);
+  options = DiscoveryOptions();
+  options.port = 0;
+  EXPECT_EQ(BeaconListener::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options = DiscoveryOptions();
+  options.interface_address = "127.0.0.1";
+  Beacon bad = SampleBeacon();
+  bad.node_port = 0;
+  EXPECT_EQ(Announcer::Start(options, bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- live multicast ----
+
+// A UDP port that was free a moment ago, so parallel test runs do not hear each other.
+uint16_t FreeUdpPort() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A plain socket that sends to the test group through 127.0.0.1, bypassing the module, so
+// the probe and the malformed datagrams do not depend on the code under test.
+class RawSender {
+ public:
+  RawSender(const std::string& group, uint16_t port) : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
+    in_addr loopback{};
+    loopback.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &loopback, sizeof(loopback));
+    to_.sin_family = AF_INET;
+    to_.sin_port = htons(port);
+    inet_pton(AF_INET, group.c_str(), &to_.sin_addr);
+  }
+  ~RawSender() { close(fd_); }
+  bool Send(const std::string& bytes) {
+    return sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to_),
+                  sizeof(to_)) == static_cast<ssize_t>(bytes.size());
+  }
+
+ private:
+  int fd_;
+  sockaddr_in to_{};
+};
+
+// Whether a datagram sent to a multicast group via 127.0.0.1 comes back to a member
+// joined on 127.0.0.1 (it does on stock Linux even though `lo` lacks the MULTICAST flag).
+bool LoopbackMulticastWorks() {
+  const uint16_t port = FreeUdpPort();
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  inet_pton(AF_INET, kTestGroup, &address.sin_addr);
+  ip_mreq membership{};
+  membership.imr_multiaddr = address.sin_addr;
+  membership.imr_interface.s_addr = htonl(INADDR_LOOPBACK);
+  timeval wait{0, 300000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  bool works = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+               setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &membership, sizeof(membership)) == 0;
+  if (works) {
+    RawSender sender(kTestGroup, port);
+    char buffer[16];
+    works = sender.Send("probe") && recv(fd, buffer, sizeof(buffer), 0) == 5;
+  }
+  close(fd);
+  return works;
+}
+
+// Inside the child's fresh namespace `lo` is down; bring it up and let it multicast.
+std::string BringUpLoopback() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq request{};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  std::string error;
+  if (ioctl(fd, SIOCGIFFLAGS, &request) != 0) {
+    error = std::string("SIOCGIFFLAGS: ") + std::strerror(errno);
+  } else {
+    request.ifr_flags |= IFF_UP | IFF_MULTICAST;
+    if (ioctl(fd, SIOCSIFFLAGS, &request) != 0) {
+      error = std::string("SIOCSIFFLAGS: ") + std::strerror(errno);
+    }
+  }
+  close(fd);
+  return error;
+}
+
+bool WriteAll(int fd, const std::string& text) {
+  return write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
+bool WriteProcFile(const char* path, const std::string& text) {
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = WriteAll(fd, text);
+  close(fd);
+  return ok;
+}
+
+constexpr int kNoNamespaceExit = 77;
+
+// Runs this test again in a child process inside new user + network namespaces (or only a
+// network namespace, for root where user namespaces are off). Returns false, with a
+// reason, when no namespace can be made here.
+bool RunInNetworkNamespace(std::string* skip_reason) {
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
+  const std::string filter =
+      std::string("--gtest_filter=") + info->test_suite_name() + "." + info->name();
+  const std::string marker =
+      testing::TempDir() + "zen_discovery_netns_" + std::to_string(getpid()) + "_" + info->name();
+  std::remove(marker.c_str());
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  const std::string marker_env = std::string(kNamespaceMarkerEnv) + "=" + marker;
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  env.push_back(const_cast<char*>(marker_env.c_str()));
+  env.push_back(nullptr);
+  const std::string exe = "/proc/self/exe";
+  char* argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>(filter.c_str()), nullptr};
+  const std::string uid_map = "0 " + std::to_string(getuid()) + " 1\n";
+  const std::string gid_map = "0 " + std::to_string(getgid()) + " 1\n";
+
+  const pid_t child = fork();
+  if (child == 0) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
+      // Map our own ids to root inside, so the re-executed test keeps CAP_NET_ADMIN there.
+      if (!WriteProcFile("/proc/self/setgroups", "deny") ||
+          !WriteProcFile("/proc/self/uid_map", uid_map) ||
+          !WriteProcFile("/proc/self/gid_map", gid_map)) {
+        _exit(kNoNamespaceExit);
+      }
+    } else if (unshare(CLONE_NEWNET) != 0) {
+      _exit(kNoNamespaceExit);
+    }
+    execve(argv[0], argv, env.data());
+    _exit(kNoNamespaceExit);
+  }
+  if (child < 0) {
+    *skip_reason = std::string("fork failed: ") + std::strerror(errno);
+    return false;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (waitpid(child, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+      ADD_FAILURE() << "the namespaced run of this test did not finish within 4 s";
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kNoNamespaceExit) {
+    *skip_reason =
+        "multicast does not reach 127.0.0.1 here and no network namespace can be created "
+        "(user namespaces disabled and not root)";
+    return false;
+  }
+  std::ifstream in(marker);
+  std::string result;
+  in >> result;
+  std::remove(marker.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the namespaced run failed (its output is above), status " << status;
+  EXPECT_EQ(result, "pass") << "the namespaced run did not report a result";
+  return true;
+}
+
+// The options a live test uses: its own port, and 127.0.0.1 or (in a namespace whose only
+// interface is lo) the automatic interface choice.
+using LiveBody = void (*)(const DiscoveryOptions&);
+
+void RunLive(LiveBody body) {
+  DiscoveryOptions options;
+  options.group = kTestGroup;
+  options.port = FreeUdpPort();
+  options.interval = absl::Milliseconds(100);
+  if (const char* marker = std::getenv(kNamespaceMarkerEnv); marker != nullptr) {
+    const std::string error = BringUpLoopback();
+    ASSERT_EQ(error, "") << "cannot bring up lo in the new namespace";
+    body(options);  // interface_address empty: every multicast interface, i.e. lo
+    std::ofstream(marker) << (testing::Test::HasFailure() ? "fail" : "pass");
+    return;
+  }
+  if (std::getenv(kForceNamespaceEnv) == nullptr && LoopbackMulticastWorks()) {
+    options.interface_address = "127.0.0.1";
+    body(options);
+    return;
+  }
+  std::string skip_reason;
+  if (!RunInNetworkNamespace(&skip_reason)) GTEST_SKIP() << skip_reason;
+}
+
+Beacon LiveBeacon(const char* fingerprint) {
+  Beacon b = SampleBeacon();
+  b.cluster_id = Cluster(fingerprint);
+  b.node_port = 40123;
+  b.leader_name = "leader-1";
+  return b;
+}
+
+void FindsAnnouncedLeader(const DiscoveryOptions& options) {
+  const Beacon beacon = LiveBeacon(kFingerprintA);
+  auto announcer = Announcer::Start(options, beacon);
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+  const auto start = std::chrono::steady_clock::now();
+  auto leader = DiscoverLeader(options, beacon.cluster_id, absl::Seconds(3));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(leader->address, "127.0.0.1:40123");
+  ExpectSameBeacon(leader->beacon, beacon);
+  // Beacons repeat every interval, so a listener that came late still hears one quickly.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_GE((*announcer)->datagrams_sent(), 1);
+}
+TEST(DiscoveryLiveTest, FindsAnnouncedLeader) {
+  RunLive(&FindsAnnouncedLeader);
+}
+
+void IgnoresJunkAndOtherClusters(const DiscoveryOptions& options) {
+  auto listener = BeaconListener::Open(options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  RawSender sender(options.group, options.port);
+  const std::string good = Encoded(LiveBeacon(kFingerprintA));
+  std::string wrong_version = good;
+  wrong_version[4] = 2;
+  const std::vector<std::string> junk = {"hello", good.substr(0, good.size() - 1),
+                                         std::string(1400, 'Z'), "XXXX" + good.substr(4),
+                                         wrong_version};
+  for (const std::string& datagram : junk) ASSERT_TRUE(sender.Send(datagram));
+  ASSERT_TRUE(sender.Send(Encoded(LiveBeacon(kFingerprintB))));
+
+  auto none = (*listener)->WaitForLeader(Cluster(kFingerprintA), absl::Milliseconds(300));
+  ASSERT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+  EXPECT_EQ((*listener)->malformed_datagrams(), static_cast<int64_t>(junk.size()));
+  EXPECT_EQ((*listener)->other_cluster_beacons(), 1);
+  const std::string message(none.status().message());
+  EXPECT_NE(message.find(ClusterIdHex(Cluster(kFingerprintA))), std::string::npos) << message;
+  EXPECT_NE(message.find(options.group + ":" + std::to_string(options.port)), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("--join ADDR:PORT"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 beacon of other clusters, 5 malformed datagrams"), std::string::npos)
+      << message;
+
+  // The listener is still usable: a real leader of its cluster is found after the junk.
+  auto announcer = Announcer::Start(options, LiveBeacon(kFingerprintA));
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+  auto leader = (*listener)->WaitForLeader(Cluster(kFingerprintA), absl::Seconds(3));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(leader->address, "127.0.0.1:40123");
+}
+TEST(DiscoveryLiveTest, IgnoresJunkAndOtherClusters) {
+  RunLive(&IgnoresJunkAndOtherClusters);
+}
+
+void AnotherClustersLeaderIsNotFound(const DiscoveryOptions& options) {
+  auto announcer = Announcer::Start(options, LiveBeacon(kFingerprintB));
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+  const auto start = std::chrono::steady_clock::now();
+  auto leader = DiscoverLeader(options, Cluster(kFingerprintA), absl::Milliseconds(500));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(leader.status().code(), absl::StatusCode::kDeadlineExceeded) << leader.status();
+  EXPECT_GE(elapsed, std::chrono::milliseconds(490));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1500));
+  EXPECT_NE(leader.status().message().find("beacons of other clusters"), absl::string_view::npos)
+      << leader.status();
+}
+TEST(DiscoveryLiveTest, AnotherClustersLeaderIsNotFound) {
+  RunLive(&AnotherClustersLeaderIsNotFound);
+}
+
+void SeveralListenersShareThePort(const DiscoveryOptions& options) {
+  auto first = BeaconListener::Open(options);
+  auto second = BeaconListener::Open(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto announcer = Announcer::Start(options, LiveBeacon(kFingerprintA));
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+  for (auto* listener : {first->get(), second->get()}) {
+    auto leader = listener->WaitForLeader(Cluster(kFingerprintA), absl::Seconds(3));
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    EXPECT_EQ(leader->beacon.leader_name, "leader-1");
+  }
+}
+TEST(DiscoveryLiveTest, SeveralListenersShareThePort) {
+  RunLive(&SeveralListenersShareThePort);
+}
+
+void StopEndsBeaconsAndWaits(const DiscoveryOptions& options) {
+  auto announcer = Announcer::Start(options, LiveBeacon(kFingerprintA));
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  (*announcer)->Stop();
+  const int64_t sent = (*announcer)->datagrams_sent();
+  EXPECT_GE(sent, 3) << "one beacon at start and one per 100 ms interval";
+  EXPECT_LE(sent, 6);
+  // After Stop() nothing more is sent, and a listener hears nothing.
+  auto listener = BeaconListener::Open(options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto none = (*listener)->WaitForLeader(Cluster(kFingerprintA), absl::Milliseconds(300));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+  EXPECT_EQ((*announcer)->datagrams_sent(), sent);
+  (*announcer)->Stop();  // idempotent
+
+  // Stop() from another thread cuts a long wait short, and later waits return at once.
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (*listener)->Stop();
+  });
+  auto cancelled = (*listener)->WaitForLeader(Cluster(kFingerprintA), absl::Seconds(10));
+  stopper.join();
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  cancelled = (*listener)->WaitForLeader(Cluster(kFingerprintA), absl::Seconds(10));
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+}
+TEST(DiscoveryLiveTest, StopEndsBeaconsAndWaits) {
+  RunLive(&StopEndsBeaconsAndWaits);
+}
+
+}  // namespace
+}  // namespace zen::daemon
