@@ -221,6 +221,32 @@ absl::StatusOr<Beacon> DecodeBeacon(std::string_view datagram) {
   return beacon;
 }
 
+std::string BeaconModelIdentity(std::string_view model_path, std::string_view fingerprint) {
+  const size_t slash = model_path.find_last_of('/');
+  std::string name(slash == std::string_view::npos ? model_path : model_path.substr(slash + 1));
+  std::string suffix = fingerprint.empty() ? "" : absl::StrCat("@", std::string(fingerprint));
+  suffix = suffix.substr(0, kMaxBeaconStringBytes);
+  name = name.substr(0, kMaxBeaconStringBytes - suffix.size());
+  std::string identity = name + suffix;
+  for (char& c : identity) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) c = '?';
+  }
+  return identity;
+}
+
+std::string DiscoveryInterfaceForListen(std::string_view listen_address) {
+  const size_t colon = listen_address.rfind(':');
+  const std::string host(listen_address.substr(0, colon));
+  if (host == "localhost") return "127.0.0.1";
+  in_addr address{};
+  if (inet_pton(AF_INET, host.c_str(), &address) != 1) return "";
+  const uint32_t value = ntohl(address.s_addr);
+  if (value == INADDR_ANY) return "";
+  if ((value >> 24) == 127) return "127.0.0.1";
+  return host;
+}
+
 // ---- Announcer ----
 
 absl::StatusOr<std::unique_ptr<Announcer>> Announcer::Start(const DiscoveryOptions& options,

@@ -81,6 +81,17 @@ absl::StatusOr<std::string> EncodeBeacon(const Beacon& beacon);
 // unknown version, bad field). Only the exact encoding EncodeBeacon produces is accepted.
 absl::StatusOr<Beacon> DecodeBeacon(std::string_view datagram);
 
+// The model identity a leader announces: the model file's base name and its fingerprint,
+// "name.gguf@fingerprint", the name shortened and control characters replaced so that it
+// always fits a beacon.
+std::string BeaconModelIdentity(std::string_view model_path, std::string_view fingerprint);
+
+// The discovery interface that matches a node port's listen address: "127.0.0.1" for
+// loopback (a leader only reachable from this machine announces only there), the address
+// itself for a specific IPv4 address, empty (every interface) for wildcards, IPv6 and
+// host names.
+std::string DiscoveryInterfaceForListen(std::string_view listen_address);
+
 // Where beacons go and how often. Tests use 127.0.0.1 and a port of their own.
 struct DiscoveryOptions {
   std::string group = kDefaultDiscoveryGroup;  // IPv4 multicast address

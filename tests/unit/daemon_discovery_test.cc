@@ -232,6 +232,30 @@ TEST(DiscoveryBeaconTest, RandomDamageIsRejectedOrCanonical) {
   EXPECT_GT(accepted, 100);
 }
 
+TEST(DiscoveryBeaconTest, ModelIdentityAlwaysFitsABeacon) {
+  EXPECT_EQ(BeaconModelIdentity("/models/Qwen3-4B-Q4_K_M.gguf", "0123456789abcdef"),
+            "Qwen3-4B-Q4_K_M.gguf@0123456789abcdef");
+  EXPECT_EQ(BeaconModelIdentity("tiny.gguf", ""), "tiny.gguf");
+  const std::string long_name = "/m/" + std::string(400, 'q') + ".gguf";
+  const std::string identity = BeaconModelIdentity(long_name, "0123456789abcdef");
+  EXPECT_EQ(identity.size(), kMaxBeaconStringBytes);
+  EXPECT_EQ(identity.substr(identity.size() - 17), "@0123456789abcdef");  // kept whole
+  EXPECT_EQ(BeaconModelIdentity("/m/bad\nname\t.gguf", "ab"), "bad?name?.gguf@ab");
+  Beacon b = SampleBeacon();
+  b.model = identity;
+  EXPECT_TRUE(EncodeBeacon(b).ok());
+}
+
+TEST(DiscoveryOptionsTest, InterfaceFollowsTheListenAddress) {
+  EXPECT_EQ(DiscoveryInterfaceForListen("127.0.0.1:7070"), "127.0.0.1");
+  EXPECT_EQ(DiscoveryInterfaceForListen("127.0.0.2:7070"), "127.0.0.1");
+  EXPECT_EQ(DiscoveryInterfaceForListen("localhost:7070"), "127.0.0.1");
+  EXPECT_EQ(DiscoveryInterfaceForListen("192.168.1.10:7070"), "192.168.1.10");
+  EXPECT_EQ(DiscoveryInterfaceForListen("0.0.0.0:7070"), "");
+  EXPECT_EQ(DiscoveryInterfaceForListen("[::]:7070"), "");
+  EXPECT_EQ(DiscoveryInterfaceForListen("laptop.lan:7070"), "");
+}
+
 TEST(DiscoveryOptionsTest, RefusesNonMulticastGroupsAndBadInterfaces) {
   DiscoveryOptions options;
   options.group = "192.168.1.10";
