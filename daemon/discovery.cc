@@ -400,9 +400,9 @@ absl::StatusOr<DiscoveredLeader> BeaconListener::WaitForLeader(const ClusterId& 
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) break;
     pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    const int ready =
-        poll(fds, 2,
-             static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)))));
+    // At most a second per poll, so a huge timeout never overflows poll's int.
+    const absl::Duration wait = absl::Ceil(std::min(left, absl::Seconds(1)), absl::Milliseconds(1));
+    const int ready = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(wait)));
     if (ready < 0 && errno != EINTR) {
       return absl::UnavailableError(absl::StrCat("discovery: poll failed: ", ErrnoText(errno)));
     }
