@@ -50,6 +50,9 @@ struct KernelPath {
   RowDotFn dot[kTypeSlots] = {};
   MultiDotFn multi_dot[kTypeSlots] = {};
   DequantFn dequant[kTypeSlots] = {};
+  // Packed weights (packed_matmul.h): for one group of kPackedGroupRows interleaved rows,
+  // out[k * 8 + r] = dot(row r, activation row k) for k < n_act (1..4).
+  MultiDotFn packed_dot[kTypeSlots] = {};
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
   void (*scale_f32)(float a, float* y, int64_t n) = nullptr;                 // y *= a
@@ -77,6 +80,16 @@ const KernelPath& ActiveKernelPath();
 void MatMulWithPath(const KernelPath& path, TensorType type, const void* weights, int64_t n_rows,
                     int64_t n_cols, const float* x, int64_t n_x, float* y, int64_t y_stride,
                     ThreadPool* pool);
+
+// MatMulPacked (see packed_matmul.h) through a given path.
+void MatMulPackedWithPath(const KernelPath& path, TensorType type, const void* packed,
+                          int64_t n_rows, int64_t n_cols, const float* x, int64_t n_x, float* y,
+                          int64_t y_stride, ThreadPool* pool);
+
+// Quantizes n_x activation rows of n_cols for weights of `type` into scratch owned by the
+// calling thread (valid until its next call); float weights get x itself back.
+const uint8_t* PrepareActivations(TensorType type, const float* x, int64_t n_x, int64_t n_cols,
+                                  ThreadPool* pool);
 
 // Attention (see ops.h) through a given path.
 void AttentionWithPath(const KernelPath& path, const float* q, const int64_t* q_pos, int64_t n_q,

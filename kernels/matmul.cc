@@ -27,6 +27,7 @@ KernelPath Complete(KernelPath partial, const KernelPath& scalar) {
     // base's prefill kernels while providing its own decode kernels.
     if (partial.multi_dot[i] == nullptr) partial.multi_dot[i] = scalar.multi_dot[i];
     if (partial.dequant[i] == nullptr) partial.dequant[i] = scalar.dequant[i];
+    if (partial.packed_dot[i] == nullptr) partial.packed_dot[i] = scalar.packed_dot[i];
   }
   if (partial.dot_f32 == nullptr) partial.dot_f32 = scalar.dot_f32;
   if (partial.axpy_f32 == nullptr) partial.axpy_f32 = scalar.axpy_f32;
@@ -125,6 +126,24 @@ size_t ActivationRowBytes(TensorType type, int64_t n) {
   return 0;
 }
 
+const uint8_t* PrepareActivations(TensorType type, const float* x, int64_t n_x, int64_t n_cols,
+                                  ThreadPool* pool) {
+  if (ActivationFormat(type) == ActFormat::kF32) return reinterpret_cast<const uint8_t*>(x);
+  const size_t act_bytes = ActivationRowBytes(type, n_cols);
+  uint8_t* scratch = ActivationScratch(act_bytes * static_cast<size_t>(n_x));
+  auto quantize = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      QuantizeActivations(type, x + i * n_cols, scratch + i * act_bytes, n_cols);
+    }
+  };
+  if (pool != nullptr && n_x > 1) {
+    pool->ParallelFor(n_x, 1, quantize);
+  } else {
+    quantize(0, n_x);
+  }
+  return scratch;
+}
+
 std::span<const KernelPath* const> AvailablePaths() {
   return Paths().available;
 }
@@ -151,29 +170,14 @@ void MatMulWithPath(const KernelPath& path, TensorType type, const void* weights
   if (dot == nullptr) std::abort();  // not a weight type; callers validate types at load time
   if (MatMulBlas(path, type, weights, n_rows, n_cols, x, n_x, y, y_stride, pool)) return;
 
-  const void* act = x;
   const size_t act_bytes = ActivationRowBytes(type, n_cols);
-  if (ActivationFormat(type) != ActFormat::kF32) {
-    uint8_t* scratch = ActivationScratch(act_bytes * static_cast<size_t>(n_x));
-    auto quantize = [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        QuantizeActivations(type, x + i * n_cols, scratch + i * act_bytes, n_cols);
-      }
-    };
-    if (pool != nullptr && n_x > 1) {
-      pool->ParallelFor(n_x, 1, quantize);
-    } else {
-      quantize(0, n_x);
-    }
-    act = scratch;
-  }
-  const uint8_t* act_bytes_ptr = static_cast<const uint8_t*>(act);
+  const uint8_t* act_bytes_ptr = PrepareActivations(type, x, n_x, n_cols, pool);
   const uint8_t* w = static_cast<const uint8_t*>(weights);
   const size_t row_bytes = RowBytes(type, n_cols);
 
   auto rows = [&](int64_t r0, int64_t r1) {
     if (n_x == 1) {
-      for (int64_t r = r0; r < r1; ++r) y[r] = dot(w + r * row_bytes, act, n_cols);
+      for (int64_t r = r0; r < r1; ++r) y[r] = dot(w + r * row_bytes, act_bytes_ptr, n_cols);
       return;
     }
     const int64_t tile = std::max<int64_t>(1, static_cast<int64_t>(kWeightTileBytes / row_bytes));

@@ -344,6 +344,7 @@ ZEN_DOT_ENTRIES(Q8_0, DotQ8_0)
 
 void FillAvx2FloatOps(KernelPath* path);
 void FillAvx2KQuantDots(KernelPath* path);
+void FillAvx2PackedDots(KernelPath* path);
 
 KernelPath MakeAvx2Path() {
   KernelPath p;
@@ -361,6 +362,7 @@ KernelPath MakeAvx2Path() {
   set(TensorType::kQ5_1, Q5_1Dot, Q5_1Multi);
   set(TensorType::kQ8_0, Q8_0Dot, Q8_0Multi);
   FillAvx2KQuantDots(&p);
+  FillAvx2PackedDots(&p);
   FillAvx2FloatOps(&p);
   return p;
 }

@@ -8,6 +8,7 @@
 namespace zen::kernels {
 
 void FillScalarDequant(KernelPath* path);
+void FillScalarPacked(KernelPath* path);
 
 namespace {
 
@@ -124,6 +125,7 @@ KernelPath MakeScalarPath() {
   set(TensorType::kQ5_K, DotK<TensorType::kQ5_K>);
   set(TensorType::kQ6_K, DotK<TensorType::kQ6_K>);
   FillScalarDequant(&p);
+  FillScalarPacked(&p);
   p.dot_f32 = DotF32Plain;
   p.axpy_f32 = AxpyF32;
   p.scale_f32 = ScaleF32;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -9,22 +10,42 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
 #include "node/gguf.h"
 #include "node/kv_cache.h"
+#include "node/packed_weights.h"
 
 namespace zen::node {
 namespace {
 
 using kernels::TensorType;
 
-// A weight matrix: n_rows output rows of n_cols inputs, borrowed from the mapped file.
+// A weight matrix: n_rows output rows of n_cols inputs, borrowed from the mapped file, or
+// repacked at load for the kernels (packed, then data points into a PackedWeightBuffer).
 struct Matrix {
   const void* data = nullptr;
   TensorType type = TensorType::kF32;
   int64_t n_rows = 0;
   int64_t n_cols = 0;
+  bool packed = false;
 };
+
+// y = W x for n_x rows of x, whichever layout W is in.
+void Multiply(const Matrix& w, const float* x, int64_t n_x, float* y, int64_t y_stride,
+              kernels::ThreadPool* pool) {
+  if (w.packed) {
+    kernels::MatMulPacked(w.type, w.data, w.n_rows, w.n_cols, x, n_x, y, y_stride, pool);
+  } else {
+    kernels::MatMul(w.type, w.data, w.n_rows, w.n_cols, x, n_x, y, y_stride, pool);
+  }
+}
+
+// Whether to repack weights at load (ZEN_PACK_WEIGHTS=0 keeps the file's layout, to compare).
+bool PackingEnabled() {
+  const char* v = std::getenv("ZEN_PACK_WEIGHTS");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
 
 // One transformer block's weights.
 struct LayerWeights {
@@ -113,7 +134,19 @@ struct LayerRange::Impl {
   Matrix output;                     // last slice
   std::unique_ptr<KvCache> kv;
   std::unique_ptr<kernels::ThreadPool> pool;
+  std::vector<std::unique_ptr<PackedWeightBuffer>> packed;  // owners of packed matrices
   Buffers buf;
+
+  // Repacks m for the kernels when that is faster; m keeps the file's layout otherwise.
+  void Pack(Matrix& m) {
+    if (m.packed || !kernels::ShouldPackWeights(m.type)) return;
+    std::unique_ptr<PackedWeightBuffer> b =
+        PackAndReleaseSource(m.type, m.data, m.n_rows, m.n_cols, pool.get());
+    if (b == nullptr) return;  // out of memory for the copy: the file's layout still works
+    m.data = b->data();
+    m.packed = true;
+    packed.push_back(std::move(b));
+  }
 };
 
 LayerRange::~LayerRange() = default;
@@ -253,6 +286,19 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
                                                    impl->kv->page_bytes(), " bytes)"));
   }
   impl->pool = std::make_unique<kernels::ThreadPool>(std::max(1, options.n_threads));
+  if (PackingEnabled()) {
+    for (LayerWeights& w : impl->layers) {
+      for (Matrix* mat : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) {
+        impl->Pack(*mat);
+      }
+    }
+    // A tied LM head shares the embedding's packed copy; embedding alone (first slice only)
+    // reads a few rows per token and stays in the file's layout.
+    if (last) {
+      impl->Pack(impl->output);
+      if (config.tied_output) impl->token_embd = impl->output;
+    }
+  }
   impl->buf.Init(config, kv_type);
   range->weight_bytes_ = weight_bytes;
   range->impl_ = std::move(impl);
@@ -318,8 +364,12 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
     const size_t row_bytes = kernels::RowBytes(m.token_embd.type, n_embd);
     const auto* embd = static_cast<const uint8_t*>(m.token_embd.data);
     for (int64_t i = 0; i < n; ++i) {
-      kernels::DequantizeRow(m.token_embd.type, embd + rows[i].token * row_bytes,
-                             b.x.data() + i * n_embd, n_embd);
+      float* dst = b.x.data() + i * n_embd;
+      if (m.token_embd.packed) {
+        kernels::DequantizePackedRow(m.token_embd.type, embd, rows[i].token, n_embd, dst);
+      } else {
+        kernels::DequantizeRow(m.token_embd.type, embd + rows[i].token * row_bytes, dst, n_embd);
+      }
     }
   } else {
     std::memcpy(b.x.data(), hidden_in, sizeof(float) * n * n_embd);
@@ -333,12 +383,9 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
       kernels::RmsNorm(b.x.data() + i * n_embd, w.attn_norm.data(), b.xb.data() + i * n_embd,
                        n_embd, c.rms_eps);
     }
-    kernels::MatMul(w.wq.type, w.wq.data, q_width, n_embd, b.xb.data(), n, b.q.data(), q_width,
-                    pool);
-    kernels::MatMul(w.wk.type, w.wk.data, kv_width, n_embd, b.xb.data(), n, b.k.data(), kv_width,
-                    pool);
-    kernels::MatMul(w.wv.type, w.wv.data, kv_width, n_embd, b.xb.data(), n, b.v.data(), kv_width,
-                    pool);
+    Multiply(w.wq, b.xb.data(), n, b.q.data(), q_width, pool);
+    Multiply(w.wk, b.xb.data(), n, b.k.data(), kv_width, pool);
+    Multiply(w.wv, b.xb.data(), n, b.v.data(), kv_width, pool);
     for (int64_t i = 0; i < n; ++i) {
       float* q = b.q.data() + i * q_width;
       float* k = b.k.data() + i * kv_width;
@@ -373,21 +420,17 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
                          b.att.data() + start * q_width, pool);
       start = end;
     }
-    kernels::MatMul(w.wo.type, w.wo.data, n_embd, q_width, b.att.data(), n, b.out_rows.data(),
-                    n_embd, pool);
+    Multiply(w.wo, b.att.data(), n, b.out_rows.data(), n_embd, pool);
     kernels::AddInPlace(b.x.data(), b.out_rows.data(), n * n_embd);
 
     for (int64_t i = 0; i < n; ++i) {
       kernels::RmsNorm(b.x.data() + i * n_embd, w.ffn_norm.data(), b.xb.data() + i * n_embd, n_embd,
                        c.rms_eps);
     }
-    kernels::MatMul(w.w_gate.type, w.w_gate.data, c.n_ff, n_embd, b.xb.data(), n, b.ffn_gate.data(),
-                    c.n_ff, pool);
-    kernels::MatMul(w.w_up.type, w.w_up.data, c.n_ff, n_embd, b.xb.data(), n, b.ffn_up.data(),
-                    c.n_ff, pool);
+    Multiply(w.w_gate, b.xb.data(), n, b.ffn_gate.data(), c.n_ff, pool);
+    Multiply(w.w_up, b.xb.data(), n, b.ffn_up.data(), c.n_ff, pool);
     kernels::SwiGlu(b.ffn_gate.data(), b.ffn_up.data(), b.ffn_gate.data(), n * c.n_ff);
-    kernels::MatMul(w.w_down.type, w.w_down.data, n_embd, c.n_ff, b.ffn_gate.data(), n,
-                    b.out_rows.data(), n_embd, pool);
+    Multiply(w.w_down, b.ffn_gate.data(), n, b.out_rows.data(), n_embd, pool);
     kernels::AddInPlace(b.x.data(), b.out_rows.data(), n * n_embd);
   }
   for (const auto& [seq, end] : next_pos) m.kv->SetLength(seq, end);
@@ -405,8 +448,7 @@ absl::Status LayerRange::Forward(std::span<const BatchRow> rows, const float* hi
     ++n_out;
   }
   if (n_out > 0 && logits_out != nullptr) {
-    kernels::MatMul(m.output.type, m.output.data, c.n_vocab, n_embd, b.xb.data(), n_out, logits_out,
-                    c.n_vocab, pool);
+    Multiply(m.output, b.xb.data(), n_out, logits_out, c.n_vocab, pool);
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,7 @@
 #include "kernels/matmul.h"
 #include "kernels/memory_bandwidth.h"
 #include "kernels/ops.h"
+#include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
 
 namespace zen::kernels {
@@ -110,8 +111,39 @@ void BM_MatVec(benchmark::State& state, TensorType type) {
   state.SetLabel(std::string(ActivePath()));
 }
 
+// BM_MatVec on weights packed at load (packed_matmul.h). args: n_cols, n_rows, threads
+void BM_MatVecPacked(benchmark::State& state, TensorType type) {
+  const int64_t n_cols = state.range(0), n_rows = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  const double bandwidth = ReadBandwidth();
+  Weights w = MakeWeights(type, n_rows, n_cols);
+  for (std::vector<uint8_t>& copy : w.copies) {
+    std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols));
+    PackWeights(type, copy.data(), n_rows, n_cols, packed.data(), nullptr);
+    copy = std::move(packed);
+  }
+  std::vector<float> x(static_cast<size_t>(n_cols)), y(static_cast<size_t>(n_rows));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  for (float& v : x) v = dist(rng);
+  ThreadPool& pool = Pool(threads);
+  size_t i = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    MatMulPacked(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % w.copies.size();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = static_cast<double>(w.bytes_per_copy) * state.iterations() / seconds;
+  state.counters["GB/s"] = rate / 1e9;
+  state.counters["of_bw"] = rate / bandwidth;
+  state.SetLabel(std::string(ActivePath()) + " packed");
+}
+
 // args: n_cols, n_rows, n_x, threads
-void BM_MatMul(benchmark::State& state, TensorType type) {
+void BM_MatMul(benchmark::State& state, TensorType type, bool packed_weights) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1), n_x = state.range(2);
   const int threads = static_cast<int>(state.range(3));
   const std::vector<uint8_t> w = RandomWeights(type, n_rows, n_cols, 7);
@@ -121,8 +153,17 @@ void BM_MatMul(benchmark::State& state, TensorType type) {
   for (float& v : x) v = dist(rng);
   ThreadPool& pool = Pool(threads);
   const auto start = std::chrono::steady_clock::now();
+  std::vector<uint8_t> packed;
+  if (packed_weights) {
+    packed.resize(PackedWeightBytes(type, n_rows, n_cols));
+    PackWeights(type, w.data(), n_rows, n_cols, packed.data(), nullptr);
+  }
   for (auto _ : state) {
-    MatMul(type, w.data(), n_rows, n_cols, x.data(), n_x, y.data(), n_rows, &pool);
+    if (packed_weights) {
+      MatMulPacked(type, packed.data(), n_rows, n_cols, x.data(), n_x, y.data(), n_rows, &pool);
+    } else {
+      MatMul(type, w.data(), n_rows, n_cols, x.data(), n_x, y.data(), n_rows, &pool);
+    }
     benchmark::DoNotOptimize(y.data());
   }
   const double seconds =
@@ -131,7 +172,7 @@ void BM_MatMul(benchmark::State& state, TensorType type) {
   // Per second of the calling thread's CPU time: with one thread, one core's rate.
   state.counters["GFLOP/cpu_s"] = benchmark::Counter(2.0 * n_cols * n_rows * n_x / 1e9,
                                                      benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(ActivePath()));
+  state.SetLabel(std::string(ActivePath()) + (packed_weights ? " packed" : ""));
 }
 
 // One core's dot-product rate on cache-resident weights (64 rows, about 100-200 KiB), per
@@ -157,6 +198,34 @@ void BM_Dot(benchmark::State& state, TensorType type) {
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) / 1e9,
                                               benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(path.name));
+}
+
+// BM_Dot for packed weights: one thread, cache-resident, the path's group kernel on
+// activations quantized once. args: n_cols, n_rows (a multiple of 8)
+void BM_DotPacked(benchmark::State& state, TensorType type) {
+  const int64_t n_cols = state.range(0), n_rows = state.range(1);
+  const std::vector<uint8_t> w = RandomWeights(type, n_rows, n_cols, 3);
+  std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols));
+  PackWeights(type, w.data(), n_rows, n_cols, packed.data(), nullptr);
+  std::vector<float> x(static_cast<size_t>(n_cols)), y(static_cast<size_t>(n_rows));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  for (float& v : x) v = dist(rng);
+  std::vector<uint8_t> act(ActivationRowBytes(type, n_cols));
+  QuantizeActivations(type, x.data(), act.data(), n_cols);
+  const KernelPath& path = ActiveKernelPath();
+  const MultiDotFn kernel = path.packed_dot[static_cast<int>(type)];
+  const size_t group_bytes = RowBytes(type, n_cols) * kPackedGroupRows;
+  for (auto _ : state) {
+    for (int64_t g = 0; g < n_rows / kPackedGroupRows; ++g) {
+      kernel(packed.data() + g * group_bytes, act.data(), 0, 1, n_cols,
+             y.data() + g * kPackedGroupRows);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(path.name) + " packed");
 }
 
 // Cost of one ParallelFor round trip (wake the workers, split, wait) with no work: the fixed
@@ -212,6 +281,12 @@ void RegisterAll() {
     for (const auto& [cols, rows] : shapes) {
       for (int threads : {1, 2}) b->Args({cols, rows, threads});
     }
+    if (!HasPackedLayout(type)) continue;
+    auto* p = benchmark::RegisterBenchmark((name + "/packed").c_str(), BM_MatVecPacked, type);
+    p->ArgNames({"cols", "rows", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+    for (const auto& [cols, rows] : shapes) {
+      for (int threads : {1, 2}) p->Args({cols, rows, threads});
+    }
   }
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ6_K,
                           TensorType::kQ8_0, TensorType::kF16}) {
@@ -220,22 +295,36 @@ void RegisterAll() {
         ->ArgNames({"cols", "rows"})
         ->Args({2560, 64})
         ->Unit(benchmark::kMicrosecond);
+    if (HasPackedLayout(type)) {
+      benchmark::RegisterBenchmark((name + "/packed").c_str(), BM_DotPacked, type)
+          ->ArgNames({"cols", "rows"})
+          ->Args({2560, 64})
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
   for (TensorType type : {TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kQ4_0}) {
-    const std::string name = "PrefillCore/" + std::string(GetTypeTraits(type).name);
-    benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, type)
-        ->ArgNames({"cols", "rows", "n_x", "threads"})
-        ->Args({2560, 1024, 128, 1})
-        ->Unit(benchmark::kMillisecond);
+    for (bool packed : {false, true}) {
+      if (packed && !HasPackedLayout(type)) continue;
+      const std::string name =
+          "PrefillCore/" + std::string(GetTypeTraits(type).name) + (packed ? "/packed" : "");
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, type, packed)
+          ->ArgNames({"cols", "rows", "n_x", "threads"})
+          ->Args({2560, 1024, 128, 1})
+          ->Unit(benchmark::kMillisecond);
+    }
   }
   for (TensorType type : {TensorType::kQ4_K, TensorType::kQ4_0, TensorType::kF16}) {
-    const std::string name = "Prefill/" + std::string(GetTypeTraits(type).name);
-    benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, type)
-        ->ArgNames({"cols", "rows", "n_x", "threads"})
-        ->Args({2560, 9728, 128, 1})
-        ->Args({2560, 9728, 128, 2})
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    for (bool packed : {false, true}) {
+      if (packed && !HasPackedLayout(type)) continue;
+      const std::string name =
+          "Prefill/" + std::string(GetTypeTraits(type).name) + (packed ? "/packed" : "");
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, type, packed)
+          ->ArgNames({"cols", "rows", "n_x", "threads"})
+          ->Args({2560, 9728, 128, 1})
+          ->Args({2560, 9728, 128, 2})
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
   }
   benchmark::RegisterBenchmark("PoolRoundTrip", BM_PoolRoundTrip)
       ->ArgNames({"threads"})

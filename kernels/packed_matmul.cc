@@ -1,0 +1,164 @@
+// Packing weights into row-interleaved groups (packed_blocks.h), the scalar kernel for them
+// and the threaded, cache-tiled product over groups shared by every path.
+#include "kernels/packed_matmul.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernel_paths.h"
+#include "kernels/matmul.h"
+#include "kernels/packed_blocks.h"
+#include "kernels/thread_pool.h"
+
+namespace zen::kernels {
+namespace {
+
+constexpr int64_t kGroup = kPackedGroupRows;
+
+// Bytes of one packed group of 8 rows (8 plain rows' worth: packing only moves bytes).
+size_t GroupBytes(TensorType type, int64_t n_cols) {
+  return RowBytes(type, n_cols) * kGroup;
+}
+
+// Packs one group: `rows` plain rows (<= 8; missing rows become zero) into `dst`.
+void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_blocks,
+                   BlockQ4_0x8* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    BlockQ4_0x8& out = dst[b];
+    std::memset(&out, 0, sizeof(out));
+    for (int r = 0; r < rows; ++r) {
+      const BlockQ4_0& in = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes)[b];
+      out.d[r] = in.d;
+      for (int j = 0; j < 16; ++j) out.qs[PackedQ4_0Byte(r, j)] = in.qs[j];
+    }
+  }
+}
+
+// Row r of a packed Q4_0 group back in GGUF layout.
+void UnpackQ4_0Row(const BlockQ4_0x8* group, int r, int64_t n_blocks, BlockQ4_0* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    dst[b].d = group[b].d[r];
+    for (int j = 0; j < 16; ++j) dst[b].qs[j] = group[b].qs[PackedQ4_0Byte(r, j)];
+  }
+}
+
+// The scalar packed kernel: unpacks the group's rows and runs the scalar row dot, so it
+// gives bit for bit what MatMulReference gives on the plain rows.
+void ScalarPackedQ4_0(const void* group, const void* act, size_t act_stride, int n_act, int64_t n,
+                      float* out) {
+  const int64_t n_blocks = n / kQK32;
+  thread_local std::vector<BlockQ4_0> row;
+  row.resize(static_cast<size_t>(n_blocks));
+  const RowDotFn dot = ScalarPath().dot[static_cast<int>(TensorType::kQ4_0)];
+  for (int r = 0; r < kGroup; ++r) {
+    UnpackQ4_0Row(static_cast<const BlockQ4_0x8*>(group), r, n_blocks, row.data());
+    for (int k = 0; k < n_act; ++k) {
+      out[k * kGroup + r] = dot(row.data(), static_cast<const uint8_t*>(act) + k * act_stride, n);
+    }
+  }
+}
+
+// Groups of packed weights kept hot in L2 while every activation row passes over them.
+constexpr size_t kWeightTileBytes = 128 * 1024;
+// Activation rows handled together by one packed kernel call.
+constexpr int kActGroup = 4;
+
+}  // namespace
+
+void FillScalarPacked(KernelPath* path) {
+  path->packed_dot[static_cast<int>(TensorType::kQ4_0)] = ScalarPackedQ4_0;
+}
+
+bool HasPackedLayout(TensorType type) {
+  return type == TensorType::kQ4_0;
+}
+
+bool ShouldPackWeights(TensorType type) {
+  if (!HasPackedLayout(type)) return false;
+  const int slot = static_cast<int>(type);
+  return ActiveKernelPath().packed_dot[slot] != ScalarPath().packed_dot[slot];
+}
+
+size_t PackedWeightBytes(TensorType type, int64_t n_rows, int64_t n_cols) {
+  const int64_t groups = (n_rows + kGroup - 1) / kGroup;
+  return GroupBytes(type, n_cols) * static_cast<size_t>(groups);
+}
+
+void PackWeights(TensorType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst,
+                 ThreadPool* pool) {
+  if (!HasPackedLayout(type)) std::abort();  // callers check HasPackedLayout / ShouldPackWeights
+  const size_t row_bytes = RowBytes(type, n_cols);
+  const size_t group_bytes = GroupBytes(type, n_cols);
+  const int64_t groups = (n_rows + kGroup - 1) / kGroup;
+  auto pack = [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int rows = static_cast<int>(std::min<int64_t>(kGroup, n_rows - g * kGroup));
+      PackQ4_0Group(static_cast<const uint8_t*>(src) + g * kGroup * row_bytes, row_bytes, rows,
+                    n_cols / kQK32,
+                    reinterpret_cast<BlockQ4_0x8*>(static_cast<uint8_t*>(dst) + g * group_bytes));
+    }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(groups, 1, pack);
+  } else {
+    pack(0, groups);
+  }
+}
+
+void DequantizePackedRow(TensorType type, const void* packed, int64_t row, int64_t n_cols,
+                         float* dst) {
+  if (!HasPackedLayout(type)) std::abort();
+  const int64_t n_blocks = n_cols / kQK32;
+  std::vector<BlockQ4_0> plain(static_cast<size_t>(n_blocks));
+  const auto* group = reinterpret_cast<const BlockQ4_0x8*>(
+      static_cast<const uint8_t*>(packed) + (row / kGroup) * GroupBytes(type, n_cols));
+  UnpackQ4_0Row(group, static_cast<int>(row % kGroup), n_blocks, plain.data());
+  DequantizeRow(type, plain.data(), dst, n_cols);
+}
+
+void MatMulPackedWithPath(const KernelPath& path, TensorType type, const void* packed,
+                          int64_t n_rows, int64_t n_cols, const float* x, int64_t n_x, float* y,
+                          int64_t y_stride, ThreadPool* pool) {
+  if (n_rows <= 0 || n_x <= 0) return;
+  const MultiDotFn kernel = path.packed_dot[static_cast<int>(type)];
+  if (kernel == nullptr) std::abort();  // not a packed type; callers check HasPackedLayout
+  const size_t act_bytes = ActivationRowBytes(type, n_cols);
+  const uint8_t* act = PrepareActivations(type, x, n_x, n_cols, pool);
+  const uint8_t* w = static_cast<const uint8_t*>(packed);
+  const size_t group_bytes = GroupBytes(type, n_cols);
+  const int64_t groups = (n_rows + kGroup - 1) / kGroup;
+  const int64_t tile = std::max<int64_t>(1, static_cast<int64_t>(kWeightTileBytes / group_bytes));
+
+  auto run = [&](int64_t g0, int64_t g1) {
+    float out[kActGroup * kGroup];
+    for (int64_t t0 = g0; t0 < g1; t0 += tile) {
+      const int64_t t1 = std::min(g1, t0 + tile);
+      for (int64_t i = 0; i < n_x; i += kActGroup) {
+        const int n_act = static_cast<int>(std::min<int64_t>(kActGroup, n_x - i));
+        for (int64_t g = t0; g < t1; ++g) {
+          kernel(w + g * group_bytes, act + i * act_bytes, act_bytes, n_act, n_cols, out);
+          const int64_t r0 = g * kGroup;
+          const int rows = static_cast<int>(std::min<int64_t>(kGroup, n_rows - r0));
+          for (int k = 0; k < n_act; ++k) {
+            std::memcpy(y + (i + k) * y_stride + r0, out + k * kGroup, sizeof(float) * rows);
+          }
+        }
+      }
+    }
+  };
+  // Two groups (16 rows) per grain, as MatMul's chunks of 16 rows.
+  if (pool != nullptr && pool->size() > 1) {
+    pool->ParallelFor(groups, 2, run);
+  } else {
+    run(0, groups);
+  }
+}
+
+void MatMulPacked(TensorType type, const void* packed, int64_t n_rows, int64_t n_cols,
+                  const float* x, int64_t n_x, float* y, int64_t y_stride, ThreadPool* pool) {
+  MatMulPackedWithPath(ActiveKernelPath(), type, packed, n_rows, n_cols, x, n_x, y, y_stride, pool);
+}
+
+}  // namespace zen::kernels

@@ -1,0 +1,154 @@
+// Packed (row-interleaved) weights: packing round-trips, and every path's packed product
+// against the scalar reference on the plain rows.
+#include "kernels/packed_matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/kernel_paths.h"
+#include "kernels/matmul.h"
+#include "kernels/thread_pool.h"
+
+namespace zen::kernels {
+namespace {
+
+using testing::RandomFloats;
+using testing::RandomRows;
+
+std::vector<TensorType> PackedTypes() {
+  std::vector<TensorType> out;
+  for (TensorType t : testing::AllWeightTypes()) {
+    if (HasPackedLayout(t)) out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<uint8_t> Pack(TensorType type, const std::vector<uint8_t>& w, int64_t n_rows,
+                          int64_t n_cols, ThreadPool* pool) {
+  std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols), 0xAB);
+  PackWeights(type, w.data(), n_rows, n_cols, packed.data(), pool);
+  return packed;
+}
+
+TEST(PackedMatMulTest, SomeTypeHasAPackedLayout) {
+  EXPECT_TRUE(HasPackedLayout(TensorType::kQ4_0));
+  EXPECT_FALSE(HasPackedLayout(TensorType::kF32));
+  // Packing only pays off with a native kernel; the scalar path never asks for it.
+  for (TensorType t : testing::AllWeightTypes()) {
+    if (!HasPackedLayout(t)) {
+      EXPECT_FALSE(ShouldPackWeights(t));
+    }
+  }
+}
+
+TEST(PackedMatMulTest, PackedRowsDequantizeAsThePlainRows) {
+  std::mt19937 rng(5);
+  ThreadPool pool(2);
+  for (TensorType type : PackedTypes()) {
+    for (int64_t n_rows : {1, 7, 8, 19}) {
+      const int64_t n_cols = 96;
+      const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
+      const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, &pool);
+      EXPECT_EQ(packed.size() % (kPackedGroupRows * RowBytes(type, n_cols)), 0u);
+      // Padding rows (up to the next multiple of 8) are zero.
+      for (int64_t r = 0; r < static_cast<int64_t>(packed.size() / RowBytes(type, n_cols)); ++r) {
+        std::vector<float> got(n_cols), want(n_cols, 0.0f);
+        DequantizePackedRow(type, packed.data(), r, n_cols, got.data());
+        if (r < n_rows) {
+          ScalarPath().dequant[static_cast<int>(type)](w.data() + r * RowBytes(type, n_cols),
+                                                       want.data(), n_cols);
+        }
+        ASSERT_EQ(got, want) << GetTypeTraits(type).name << " row " << r << " of " << n_rows;
+      }
+    }
+  }
+}
+
+// Every path's packed product against MatMulReference on the plain rows: bit-exact for the
+// scalar path, within float summation order for the others; nothing written past n_rows.
+TEST(PackedMatMulTest, EveryPathMatchesScalarOnOddShapes) {
+  std::mt19937 rng(42);
+  ThreadPool pool(3);
+  for (TensorType type : PackedTypes()) {
+    for (int64_t n_cols : {32, 96, 224, 544}) {
+      for (int64_t n_rows : {1, 3, 8, 17, 65}) {
+        for (int64_t n_x : {1, 2, 4, 5, 33}) {
+          if (n_rows * n_x * n_cols > 400000) continue;
+          const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
+          const std::vector<float> x = RandomFloats(rng, n_x * n_cols);
+          const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, nullptr);
+          const int64_t y_stride = n_rows + 3;
+          std::vector<float> ref(static_cast<size_t>(n_x * y_stride), -7.0f);
+          MatMulReference(type, w.data(), n_rows, n_cols, x.data(), n_x, ref.data(), y_stride);
+          std::vector<float> wf(static_cast<size_t>(n_rows * n_cols));
+          for (int64_t r = 0; r < n_rows; ++r) {
+            DequantizeRow(type, w.data() + r * RowBytes(type, n_cols), wf.data() + r * n_cols,
+                          n_cols);
+          }
+          for (const KernelPath* path : AvailablePaths()) {
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+              std::vector<float> y(ref.size(), -7.0f);
+              MatMulPackedWithPath(*path, type, packed.data(), n_rows, n_cols, x.data(), n_x,
+                                   y.data(), y_stride, p);
+              for (int64_t i = 0; i < n_x; ++i) {
+                for (int64_t r = 0; r < y_stride; ++r) {
+                  const size_t k = static_cast<size_t>(i * y_stride + r);
+                  if (r >= n_rows) {
+                    ASSERT_EQ(y[k], -7.0f) << "wrote past n_rows";
+                    continue;
+                  }
+                  if (path == &ScalarPath()) {
+                    ASSERT_EQ(y[k], ref[k]) << "scalar packed row " << r << " x " << i;
+                    continue;
+                  }
+                  double mag = 0;
+                  for (int64_t j = 0; j < n_cols; ++j) {
+                    mag += std::fabs(static_cast<double>(wf[r * n_cols + j]) * x[i * n_cols + j]);
+                  }
+                  ASSERT_NEAR(y[k], ref[k], 2e-5 * mag + 1e-6)
+                      << path->name << " " << GetTypeTraits(type).name << " rows " << n_rows
+                      << " cols " << n_cols << " n_x " << n_x << " at x " << i << " row " << r
+                      << (p ? " pooled" : "");
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The packed kernels keep their 16-bit partial sums exact at the extremes: every nibble 15
+// against activations of one sign at full scale.
+TEST(PackedMatMulTest, ExtremeNibblesAndActivationsDoNotOverflow) {
+  ThreadPool pool(2);
+  for (TensorType type : PackedTypes()) {
+    const int64_t n_rows = 16, n_cols = 256;
+    std::mt19937 rng(9);
+    std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
+    const size_t block_bytes = static_cast<size_t>(GetTypeTraits(type).block_bytes);
+    for (size_t b = 0; b < w.size() / block_bytes; ++b) {
+      for (size_t j = 2; j < block_bytes; ++j) w[b * block_bytes + j] = 0xFF;  // q = 15
+    }
+    const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, nullptr);
+    for (float sign : {1.0f, -1.0f}) {
+      const std::vector<float> x(static_cast<size_t>(n_cols), sign * 3.0f);
+      std::vector<float> ref(n_rows), y(n_rows);
+      MatMulReference(type, w.data(), n_rows, n_cols, x.data(), 1, ref.data(), n_rows);
+      for (const KernelPath* path : AvailablePaths()) {
+        MatMulPackedWithPath(*path, type, packed.data(), n_rows, n_cols, x.data(), 1, y.data(),
+                             n_rows, &pool);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_NEAR(y[r], ref[r], 1e-4 * std::fabs(ref[r]) + 1e-6) << path->name << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace zen::kernels
