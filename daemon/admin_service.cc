@@ -4,22 +4,25 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "daemon/hop_client.h"
 #include "daemon/leader.h"
 #include "daemon/node_daemon.h"
 
 namespace zen::daemon {
 namespace {
 
-// Non-leaders answer Admin calls by asking the leader.
+// Non-leaders answer Admin calls by asking the leader on its node port (as a cluster
+// peer: the leader's client API may be loopback-only or need a key this node lacks).
 template <typename Request, typename Response, typename Call>
 grpc::Status AskLeader(NodeDaemon* daemon, const Request& request, Response* response, Call call) {
-  auto channel = grpc::CreateCustomChannel(
-      daemon->config().join, grpc::InsecureChannelCredentials(), PeerChannelArguments());
-  auto stub = ::zen::v1::Admin::NewStub(channel);
+  auto stub = pb::Node::NewStub(daemon->PeerChannel(daemon->config().join));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  return call(stub.get(), &context, request, response);
+  grpc::Status status = call(stub.get(), &context, request, response);
+  if (!status.ok()) {
+    return grpc::Status(status.error_code(), "asking the leader at " + daemon->config().join +
+                                                 ": " + status.error_message());
+  }
+  return status;
 }
 
 }  // namespace
@@ -36,7 +39,7 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext* context,
   }
   return AskLeader(daemon_, *request, response,
                    [](auto* stub, auto* context, const auto& req, auto* resp) {
-                     return stub->GetStatus(context, req, resp);
+                     return stub->ClusterStatus(context, req, resp);
                    });
 }
 
@@ -52,7 +55,7 @@ grpc::Status AdminService::GetPlan(grpc::ServerContext* context,
   }
   return AskLeader(daemon_, *request, response,
                    [](auto* stub, auto* context, const auto& req, auto* resp) {
-                     return stub->GetPlan(context, req, resp);
+                     return stub->ClusterPlan(context, req, resp);
                    });
 }
 

@@ -19,12 +19,12 @@ grpc::ChannelArguments PeerChannelArguments() {
   return args;
 }
 
-HopClient::HopClient(std::string peer_name, std::string peer_address)
-    : peer_name_(std::move(peer_name)), peer_address_(std::move(peer_address)) {
-  channel_ = grpc::CreateCustomChannel(peer_address_, grpc::InsecureChannelCredentials(),
-                                       PeerChannelArguments());
-  stub_ = pb::Node::NewStub(channel_);
-}
+HopClient::HopClient(std::string peer_name, std::string peer_address,
+                     std::shared_ptr<grpc::Channel> channel)
+    : peer_name_(std::move(peer_name)),
+      peer_address_(std::move(peer_address)),
+      channel_(std::move(channel)),
+      stub_(pb::Node::NewStub(channel_)) {}
 
 HopClient::~HopClient() {
   std::unique_ptr<Connection> connection;

@@ -25,7 +25,9 @@ grpc::ChannelArguments PeerChannelArguments();
 // A Stage that is the rest of the pipeline behind a network hop.
 class HopClient : public Stage {
  public:
-  HopClient(std::string peer_name, std::string peer_address);
+  // `channel` reaches the peer's node port (NodeDaemon::PeerChannel).
+  HopClient(std::string peer_name, std::string peer_address,
+            std::shared_ptr<grpc::Channel> channel);
   // Cancels the stream, fails what is in flight and joins the reader.
   ~HopClient() override;
 

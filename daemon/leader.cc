@@ -104,8 +104,8 @@ absl::StatusOr<pb::JoinResponse> Leader::Join(const pb::Capabilities& c) {
     member->state = pb::NODE_STATE_JOINED;
     member->misses = 0;
     member->error.clear();
-    member->stub = std::shared_ptr<pb::Node::Stub>(pb::Node::NewStub(grpc::CreateCustomChannel(
-        c.address(), grpc::InsecureChannelCredentials(), PeerChannelArguments())));
+    member->stub =
+        std::shared_ptr<pb::Node::Stub>(pb::Node::NewStub(self_->PeerChannel(c.address())));
     dirty_ = true;
   }
   spdlog::info("node {} joined", Describe(c));

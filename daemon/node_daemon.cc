@@ -27,7 +27,7 @@ NodeDaemon::~NodeDaemon() {
   Shutdown();
 }
 
-absl::Status NodeDaemon::Start() {
+absl::Status NodeDaemon::Start(RequestAuthorizer api_authorizer) {
   pb::HiddenDType dtype;
   if (absl::Status s = ParseHiddenDType(config_.hidden_dtype, &dtype); !s.ok()) return s;
   if (config_.model_path.empty()) {
@@ -66,23 +66,7 @@ absl::Status NodeDaemon::Start() {
                config_.name, config_.model_path, model_.config.n_layers,
                FormatBytes(config_.memory_budget_bytes), speed.weight_bytes_per_second / 1e9);
 
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(-1);
-  builder.SetMaxSendMessageSize(-1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  services_.push_back(std::make_unique<NodeService>(this));
-  services_.push_back(std::make_unique<InferenceService>(this));
-  services_.push_back(std::make_unique<AdminService>(this));
-  for (auto& service : services_) builder.RegisterService(service.get());
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen,
-                                               " (in use, or not an address of this machine)"));
-  }
-  spdlog::info("node {} listening on {}", config_.name, config_.listen);
+  if (absl::Status s = StartServers(std::move(api_authorizer)); !s.ok()) return s;
 
   last_heartbeat_ = std::chrono::steady_clock::now();
   if (is_leader()) {
@@ -94,10 +78,58 @@ absl::Status NodeDaemon::Start() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Starts a gRPC server on `address` with `services`; `what` names it in errors.
+absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(
+    const std::string& address, std::shared_ptr<grpc::ServerCredentials> credentials,
+    const std::vector<grpc::Service*>& services, const char* what) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, std::move(credentials), &port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, " for the ", what,
+                                               " (in use, or not an address of this machine)"));
+  }
+  return server;
+}
+
+}  // namespace
+
+absl::Status NodeDaemon::StartServers(RequestAuthorizer api_authorizer) {
+  services_.push_back(std::make_unique<NodeService>(this));
+  auto node_server = Serve(config_.listen, grpc::InsecureServerCredentials(),
+                           {services_.back().get()}, "node port (--listen)");
+  if (!node_server.ok()) return node_server.status();
+  node_server_ = std::move(*node_server);
+  spdlog::info("node {}: node port (cluster peers only) on {}", config_.name, config_.listen);
+  if (config_.api_listen == "off") return absl::OkStatus();
+  services_.push_back(std::make_unique<InferenceService>(this, api_authorizer));
+  services_.push_back(std::make_unique<AdminService>(this, api_authorizer));
+  auto api_server =
+      Serve(config_.api_listen, grpc::InsecureServerCredentials(),
+            {services_[services_.size() - 2].get(), services_.back().get()}, "client API (--api)");
+  if (!api_server.ok()) return api_server.status();
+  api_server_ = std::move(*api_server);
+  api_address_ = config_.api_listen;
+  spdlog::info("node {}: client API on {}{}", config_.name, config_.api_listen,
+               api_authorizer ? " (API key required)" : "");
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> NodeDaemon::PeerChannel(const std::string& address) const {
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   PeerChannelArguments());
+}
+
 void NodeDaemon::JoinLoop() {
-  auto channel = grpc::CreateCustomChannel(config_.join, grpc::InsecureChannelCredentials(),
-                                           PeerChannelArguments());
-  auto stub = pb::Node::NewStub(channel);
+  auto stub = pb::Node::NewStub(PeerChannel(config_.join));
   bool joined = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!shutdown_requested_) {
@@ -152,11 +184,13 @@ void NodeDaemon::Shutdown() {
   RequestShutdown(0);
   if (leader_ != nullptr) leader_->Stop();
   if (join_thread_.joinable()) join_thread_.join();
-  if (server_ != nullptr) {
-    // In-flight calls get a bounded grace period, then are cancelled.
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
-    server_->Wait();
-    server_.reset();
+  // In-flight calls get a bounded grace period, then are cancelled. Clients first: their
+  // requests may still need the node port to release their sequences downstream.
+  for (std::unique_ptr<grpc::Server>* server : {&api_server_, &node_server_}) {
+    if (*server == nullptr) continue;
+    (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    (*server)->Wait();
+    server->reset();
   }
   std::shared_ptr<SliceExecutor> executor;
   std::shared_ptr<const PipelineView> pipeline;
@@ -198,7 +232,8 @@ absl::StatusOr<pb::AssignResponse> NodeDaemon::ApplyAssign(const pb::AssignReque
     std::shared_ptr<Stage> downstream;
     if (index + 1 < plan.slices_size()) {
       const pb::Slice& next = plan.slices(index + 1);
-      downstream = std::make_shared<HopClient>(next.node_name(), next.node_address());
+      downstream = std::make_shared<HopClient>(next.node_name(), next.node_address(),
+                                               PeerChannel(next.node_address()));
     }
     // The old slice (if any) is released first so two slices never sit in memory at once.
     {
@@ -224,8 +259,9 @@ absl::StatusOr<pb::AssignResponse> NodeDaemon::ApplyAssign(const pb::AssignReque
   if (index == 0) {
     view->first_stage = executor;
   } else {
-    view->first_stage =
-        std::make_shared<HopClient>(plan.slices(0).node_name(), plan.slices(0).node_address());
+    const pb::Slice& first = plan.slices(0);
+    view->first_stage = std::make_shared<HopClient>(first.node_name(), first.node_address(),
+                                                    PeerChannel(first.node_address()));
   }
   std::lock_guard<std::mutex> lock(mu_);
   executor_ = std::move(executor);

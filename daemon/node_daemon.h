@@ -1,5 +1,6 @@
-// One zend process: its model file, its gRPC server, its slice of the current plan, and,
-// on the leader, the cluster's membership. Owns every thread it starts and joins them in
+// One zend process: its model file, its two gRPC servers (the node port for cluster peers,
+// the client API port for apps), its slice of the current plan, and, on the leader, the
+// cluster's membership. Owns every thread it starts and joins them in
 // Shutdown().
 #pragma once
 
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/config.h"
+#include "daemon/inference_service.h"
 #include "daemon/model_profile.h"
 #include "daemon/slice_executor.h"
 #include "daemon/text_side.h"
@@ -43,8 +45,9 @@ class NodeDaemon {
   explicit NodeDaemon(DaemonConfig config);
   ~NodeDaemon();
 
-  // Opens the model, measures speed, starts serving and joins or leads.
-  absl::Status Start();
+  // Opens the model, measures speed, starts serving and joins or leads. Every client API
+  // call is first checked by `api_authorizer` (API keys beyond loopback; empty: none).
+  absl::Status Start(RequestAuthorizer api_authorizer = nullptr);
   // Waits up to `timeout` for RequestShutdown() (or a fatal membership error); true when
   // it came, with the process exit code in *exit_code.
   bool WaitForShutdown(std::chrono::milliseconds timeout, int* exit_code);
@@ -74,15 +77,23 @@ class NodeDaemon {
   void SetNotReady(absl::Status reason);
   // A cluster-unique sequence id.
   uint64_t NewSequenceId();
+  // A channel to a peer's node port at `address`.
+  std::shared_ptr<grpc::Channel> PeerChannel(const std::string& address) const;
+  // The bound client API address ("" when --api off).
+  const std::string& api_address() const { return api_address_; }
 
  private:
   void JoinLoop();
+  // Builds and starts the node-port and client-API servers.
+  absl::Status StartServers(RequestAuthorizer api_authorizer);
 
   DaemonConfig config_;
   LocalModel model_;
   std::unique_ptr<TextSide> text_;
   pb::Capabilities capabilities_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> node_server_;
+  std::unique_ptr<grpc::Server> api_server_;
+  std::string api_address_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<Leader> leader_;
 

@@ -67,14 +67,17 @@ grpc::Status NodeService::CheckPeer(const grpc::ServerContext& context) const {
       {.allow_public = daemon_->config().allow_public_peers, .require_certificate = false});
 }
 
+grpc::Status NodeService::RequireLeader(const char* what) const {
+  if (daemon_->leader() != nullptr) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      absl::StrCat("node ", daemon_->capabilities().name(), " is not the leader; ",
+                                   what, " the node started without --join"));
+}
+
 grpc::Status NodeService::Join(grpc::ServerContext* context, const pb::JoinRequest* request,
                                pb::JoinResponse* response) {
   if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
-  if (daemon_->leader() == nullptr) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("node ", daemon_->capabilities().name(),
-                                     " is not the leader; join the node started without --join"));
-  }
+  if (grpc::Status s = RequireLeader("join"); !s.ok()) return s;
   auto joined = daemon_->leader()->Join(request->capabilities());
   if (!joined.ok()) return ToGrpc(joined.status());
   *response = *joined;
@@ -125,6 +128,23 @@ grpc::Status NodeService::Forward(
     }
   }
   writer->Drain(context, std::chrono::milliseconds(daemon_->config().request_timeout_ms));
+  return grpc::Status::OK;
+}
+
+grpc::Status NodeService::ClusterStatus(grpc::ServerContext* context,
+                                        const ::zen::v1::StatusRequest*,
+                                        ::zen::v1::ClusterStatus* response) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
+  if (grpc::Status s = RequireLeader("ask"); !s.ok()) return s;
+  *response = daemon_->leader()->Status();
+  return grpc::Status::OK;
+}
+
+grpc::Status NodeService::ClusterPlan(grpc::ServerContext* context, const ::zen::v1::PlanRequest*,
+                                      ::zen::v1::PlanResponse* response) {
+  if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
+  if (grpc::Status s = RequireLeader("ask"); !s.ok()) return s;
+  *response = daemon_->leader()->PlanInfo();
   return grpc::Status::OK;
 }
 

@@ -24,10 +24,17 @@ class NodeService final : public node::v1::Node::Service {
   grpc::Status Forward(grpc::ServerContext* context,
                        grpc::ServerReaderWriter<node::v1::ForwardResponse,
                                                 node::v1::ForwardRequest>* stream) override;
+  // The leader's cluster view, for members' client APIs.
+  grpc::Status ClusterStatus(grpc::ServerContext* context, const ::zen::v1::StatusRequest* request,
+                             ::zen::v1::ClusterStatus* response) override;
+  grpc::Status ClusterPlan(grpc::ServerContext* context, const ::zen::v1::PlanRequest* request,
+                           ::zen::v1::PlanResponse* response) override;
 
  private:
   // The peer-address policy (LAN only unless --allow-public-peers) for every node call.
   grpc::Status CheckPeer(const grpc::ServerContext& context) const;
+  // FailedPrecondition naming this node unless it leads the cluster.
+  grpc::Status RequireLeader(const char* what) const;
 
   NodeDaemon* const daemon_;
 };

@@ -15,6 +15,7 @@
 #include "daemon/http_backend.h"
 #include "daemon/node_daemon.h"
 #include "daemon/security/api_keys.h"
+#include "daemon/security/grpc_auth.h"
 #include "daemon/security/peer_policy.h"
 #include "daemon/security/secure_files.h"
 #include "daemon/security/security_cli.h"
@@ -26,14 +27,45 @@ namespace {
 struct StartFlags {
   std::string budget_text;
   std::string http = "127.0.0.1:8080";  // "off": no HTTP API
-  std::string state_dir;                // empty: DefaultStateDir()
-  bool insecure = false;
 };
+
+// The state directory zend uses: --state-dir, or the default.
+std::filesystem::path StateDir(const zen::daemon::DaemonConfig& config) {
+  return config.state_dir.empty() ? zen::security::DefaultStateDir()
+                                  : std::filesystem::path(config.state_dir);
+}
+
+// Opens the API key store once a client API listens beyond loopback on `bind` (given as
+// `flag`), and insists that it holds a key. False (after printing why) when zend may not
+// start that way.
+bool RequireApiKeys(const char* flag, const std::string& bind,
+                    const zen::daemon::DaemonConfig& config,
+                    std::optional<zen::security::ApiKeyStore>* keys) {
+  if (keys->has_value()) return true;  // opened and checked for the other API
+  const std::filesystem::path dir = StateDir(config);
+  auto store = zen::security::ApiKeyStore::Open(dir);
+  if (!store.ok()) {
+    fprintf(stderr, "zend: API keys in %s: %s\n", dir.c_str(),
+            std::string(store.status().message()).c_str());
+    return false;
+  }
+  if (!store->HasKeys()) {
+    fprintf(stderr,
+            "zend: %s %s listens beyond this machine, which requires API keys, and %s "
+            "has none. Create one with `zend apikey create --name NAME --state-dir %s`, or "
+            "bind it to loopback (%s 127.0.0.1:PORT).\n",
+            flag, bind.c_str(), dir.c_str(), dir.c_str(), flag);
+    return false;
+  }
+  keys->emplace(std::move(*store));
+  return true;
+}
 
 // The HTTP API's options, with an API-key check when it listens beyond loopback.
 // Nullopt (after printing why) when it may not start.
 std::optional<zen::http::OpenAiServerOptions> HttpOptions(
-    const StartFlags& flags, std::optional<zen::security::ApiKeyStore>* keys) {
+    const StartFlags& flags, const zen::daemon::DaemonConfig& config,
+    std::optional<zen::security::ApiKeyStore>* keys) {
   auto parsed = zen::http::ParseListenAddress(flags.http);
   if (!parsed.ok()) {
     fprintf(stderr, "zend: --http %s: %s\n", flags.http.c_str(),
@@ -44,29 +76,26 @@ std::optional<zen::http::OpenAiServerOptions> HttpOptions(
   options.bind_address = parsed->first;
   options.port = parsed->second;
   if (zen::security::IsLoopbackBind(flags.http)) return options;
-  const std::filesystem::path dir = flags.state_dir.empty()
-                                        ? zen::security::DefaultStateDir()
-                                        : std::filesystem::path(flags.state_dir);
-  auto store = zen::security::ApiKeyStore::Open(dir);
-  if (!store.ok()) {
-    fprintf(stderr, "zend: API keys in %s: %s\n", dir.c_str(),
-            std::string(store.status().message()).c_str());
-    return std::nullopt;
-  }
-  if (!store->HasKeys()) {
-    fprintf(stderr,
-            "zend: --http %s listens beyond this machine, which requires API keys, and %s "
-            "has none. Create one with `zend apikey create --name NAME --state-dir %s`, or "
-            "bind the HTTP API to loopback (--http 127.0.0.1:PORT).\n",
-            flags.http.c_str(), dir.c_str(), dir.c_str());
-    return std::nullopt;
-  }
-  keys->emplace(std::move(*store));
+  if (!RequireApiKeys("--http", flags.http, config, keys)) return std::nullopt;
   zen::security::ApiKeyStore* checker = &keys->value();
   options.api_key_verifier = [checker](std::string_view token) {
     return checker->Verify(token).has_value();
   };
   return options;
+}
+
+// The gRPC client API's per-call check: API keys beyond loopback, none on loopback.
+// False (after printing why) when it may not start.
+bool ApiAuthorizer(const zen::daemon::DaemonConfig& config,
+                   std::optional<zen::security::ApiKeyStore>* keys,
+                   zen::daemon::RequestAuthorizer* authorizer) {
+  if (config.api_listen == "off" || zen::security::IsLoopbackBind(config.api_listen)) return true;
+  if (!RequireApiKeys("--api", config.api_listen, config, keys)) return false;
+  zen::security::ApiKeyStore* checker = &keys->value();
+  *authorizer = [checker](const grpc::ServerContextBase& context) {
+    return zen::security::AuthorizeApiKey(context, *checker);
+  };
+  return true;
 }
 
 // Runs a node until SIGINT/SIGTERM or a fatal error; returns the exit code.
@@ -90,21 +119,23 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  if (flags.insecure) {
+  if (config.insecure) {
     spdlog::warn(
         "--insecure: node-to-node traffic is plaintext and unauthenticated (this is "
         "still the only mode; mutual TLS between nodes is not wired in yet)");
   }
-  // The key store outlives the server whose verifier points into it.
+  // The key store outlives the servers whose checks point into it.
   std::optional<zen::security::ApiKeyStore> keys;
   std::optional<zen::http::OpenAiServerOptions> http_options;
   if (flags.http != "off") {
-    http_options = HttpOptions(flags, &keys);
+    http_options = HttpOptions(flags, config, &keys);
     if (!http_options) return 2;
   }
+  zen::daemon::RequestAuthorizer api_authorizer;
+  if (!ApiAuthorizer(config, &keys, &api_authorizer)) return 2;
 
   zen::daemon::NodeDaemon daemon(std::move(config));
-  if (absl::Status s = daemon.Start(); !s.ok()) {
+  if (absl::Status s = daemon.Start(std::move(api_authorizer)); !s.ok()) {
     fprintf(stderr, "zend: %s\n", std::string(s.message()).c_str());
     return 2;
   }
@@ -119,6 +150,10 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
     }
     printf("zend: OpenAI-compatible API on http://%s:%d/v1 (model \"%s\")\n",
            http_options->bind_address.c_str(), http_server.port(), backend.model_id().c_str());
+  }
+  if (!daemon.api_address().empty()) {
+    printf("zend: client API (gRPC: zen run/status/plan --host) on %s\n",
+           daemon.api_address().c_str());
   }
   printf("zend: node %s ready on %s\n", daemon.config().name.c_str(),
          daemon.config().listen.c_str());
@@ -150,7 +185,14 @@ int main(int argc, char** argv) {
   CLI::App* start = app.add_subcommand("start", "Run a node: lead a cluster, or --join one");
   start->add_option("--model", config.model_path, "GGUF model file (every node needs a copy)")
       ->required();
-  start->add_option("--listen", config.listen, "Address:port for the node and client APIs")
+  start
+      ->add_option("--listen", config.listen,
+                   "Address:port of the node port, for cluster peers only (mutual TLS)")
+      ->capture_default_str();
+  start
+      ->add_option("--api", config.api_listen,
+                   "Address:port of the gRPC client API (zen --host, apps), or \"off\"; "
+                   "beyond loopback it requires API keys (zend apikey create)")
       ->capture_default_str();
   start->add_option("--name", config.name, "Node name, unique in the cluster (default host:port)");
   start->add_option("--join", config.join, "Leader address:port; without it this node leads");
@@ -201,13 +243,13 @@ int main(int argc, char** argv) {
                    "Address:port of the OpenAI-compatible HTTP API, or \"off\"; beyond "
                    "loopback it requires API keys (zend apikey create)")
       ->capture_default_str();
-  start->add_option(
-      "--state-dir", flags.state_dir,
-      "State directory holding API keys (default: ~/.local/share/zend, or /var/lib/zend as root)");
+  start->add_option("--state-dir", config.state_dir,
+                    "State directory: cluster identity, join tokens, API keys (default: "
+                    "~/.local/share/zend, or /var/lib/zend as root)");
   start->add_flag("--allow-public-peers", config.allow_public_peers,
                   "Accept node calls from public (non-LAN) addresses; default: loopback and "
                   "private ranges only");
-  start->add_flag("--insecure", flags.insecure,
+  start->add_flag("--insecure", config.insecure,
                   "Plaintext, unauthenticated node-to-node traffic (today's only mode)");
   int exit_code = 0;
   zen::security::AddSecurityCommands(app, &exit_code);

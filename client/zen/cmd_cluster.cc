@@ -11,7 +11,7 @@ namespace zen::cli {
 namespace {
 
 struct ClusterFlags {
-  std::string host = "127.0.0.1:7070";
+  std::string host = "127.0.0.1:7071";
   bool json = false;
 };
 
@@ -42,7 +42,8 @@ void SetupPlan(CLI::App& app, int* exit_code) {
       "plan",
       "Show how a cluster split the model: each slice's bytes and ms/token, and why "
       "nodes were left out");
-  cmd->add_option("--host", flags->host, "Any zend of the cluster (address:port)")
+  cmd->add_option("--host", flags->host,
+                  "Client API of any zend of the cluster (its --api address:port)")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print JSON");
   cmd->callback([flags, exit_code] {
@@ -55,7 +56,8 @@ void SetupStatus(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<ClusterFlags>();
   CLI::App* cmd = app.add_subcommand(
       "status", "List a cluster's nodes: name, address, state, memory, slice, tokens/s");
-  cmd->add_option("--host", flags->host, "Any zend of the cluster (address:port)")
+  cmd->add_option("--host", flags->host,
+                  "Client API of any zend of the cluster (its --api address:port)")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print JSON");
   cmd->callback([flags, exit_code] {

@@ -52,14 +52,16 @@ def model_path(name):
 
 
 class Node:
-    """One zend process."""
+    """One zend process: `address` is its node port (peers only), `api` its client API."""
 
     def __init__(self, name, model, port, join=None, max_layers=0, expect=1, extra=(),
-                 log_dir=None):
+                 log_dir=None, api_port=None):
         self.name = name
         self.model = model
         self.port = port
         self.address = f"127.0.0.1:{port}"
+        self.api_port = api_port or free_port()
+        self.api = f"127.0.0.1:{self.api_port}"
         self.join = join
         self.max_layers = max_layers
         self.expect = expect
@@ -69,7 +71,7 @@ class Node:
 
     def start(self):
         cmd = [ZEND, "start", "--model", model_path(self.model), "--listen", self.address,
-               "--name", self.name, "--speed-gbps", "10", "--no-discovery",
+               "--api", self.api, "--name", self.name, "--speed-gbps", "10", "--no-discovery",
                "--heartbeat-ms", "200", "--max-batch-rows", "128"]
         if self.max_layers:
             cmd += ["--max-layers", str(self.max_layers)]
@@ -130,7 +132,9 @@ class Cluster:
                                    join=None if i == 0 else self.leader_address,
                                    max_layers=max_layers, expect=len(layers), extra=extra,
                                    log_dir=log_dir))
-        self.channel = grpc.insecure_channel(self.leader_address)
+        # The client API the tests talk to: the leader's.
+        self.api = self.nodes[0].api
+        self.channel = grpc.insecure_channel(self.api)
         self.inference = zen_pb2_grpc.InferenceStub(self.channel)
         self.admin = zen_pb2_grpc.AdminStub(self.channel)
 

@@ -251,13 +251,13 @@ class ClusterTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"127.0.0.1:{port}", r.stderr)
         cl = self.cluster("qwen3-tiny-q8_0.gguf", [2, 2, 1], 2)
-        r = subprocess.run([h.ZEN, "plan", "--host", cl.leader_address], capture_output=True,
+        r = subprocess.run([h.ZEN, "plan", "--host", cl.api], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0..1", r.stdout)
         self.assertIn("2..3", r.stdout)
         self.assertIn("left out: node2", r.stdout)
-        r = subprocess.run([h.ZEN, "status", "--host", cl.nodes[2].address, "--json"],
+        r = subprocess.run([h.ZEN, "status", "--host", cl.nodes[2].api, "--json"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         status = json.loads(r.stdout)
@@ -282,7 +282,8 @@ class ClusterTest(unittest.TestCase):
         # Beyond loopback without keys: refused before the model is even opened.
         port = h.free_port()
         r = subprocess.run([h.ZEND, "start", "--model", h.model_path(model), "--listen",
-                            f"127.0.0.1:{h.free_port()}", "--http", f"0.0.0.0:{port}",
+                            f"127.0.0.1:{h.free_port()}", "--api", f"127.0.0.1:{h.free_port()}",
+                            "--http", f"0.0.0.0:{port}",
                             "--state-dir", state], capture_output=True, text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("requires API keys", r.stderr)
