@@ -360,6 +360,26 @@ std::string BringUpLoopback() {
   return error;
 }
 
+// Gives lo a second, public address (TEST-NET-3), so a beacon can come from outside the
+// private ranges. Only ever inside a namespace this test created.
+constexpr char kPublicTestAddress[] = "203.0.113.7";
+
+std::string AddPublicLoopbackAddress() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq request{};
+  std::strncpy(request.ifr_name, "lo:1", IFNAMSIZ - 1);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  inet_pton(AF_INET, kPublicTestAddress, &address.sin_addr);
+  std::memcpy(&request.ifr_addr, &address, sizeof(address));
+  std::string error;
+  if (ioctl(fd, SIOCSIFADDR, &request) != 0) {
+    error = std::string("SIOCSIFADDR: ") + std::strerror(errno);
+  }
+  close(fd);
+  return error;
+}
+
 bool WriteAll(int fd, const std::string& text) {
   return write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
 }
@@ -445,7 +465,9 @@ bool RunInNetworkNamespace(std::string* skip_reason) {
 // interface is lo) the automatic interface choice.
 using LiveBody = void (*)(const DiscoveryOptions&);
 
-void RunLive(LiveBody body) {
+// Runs `body` over multicast on 127.0.0.1, or in a fresh network namespace when that does
+// not work here or when the body changes the network (`namespace_only`).
+void RunLive(LiveBody body, bool namespace_only = false) {
   DiscoveryOptions options;
   options.group = kTestGroup;
   options.port = FreeUdpPort();
@@ -457,7 +479,7 @@ void RunLive(LiveBody body) {
     std::ofstream(marker) << (testing::Test::HasFailure() ? "fail" : "pass");
     return;
   }
-  if (std::getenv(kForceNamespaceEnv) == nullptr && LoopbackMulticastWorks()) {
+  if (!namespace_only && std::getenv(kForceNamespaceEnv) == nullptr && LoopbackMulticastWorks()) {
     options.interface_address = "127.0.0.1";
     body(options);
     return;
@@ -571,6 +593,28 @@ void SeveralListenersShareThePort(const DiscoveryOptions& options) {
 }
 TEST(DiscoveryLiveTest, SeveralListenersShareThePort) {
   RunLive(&SeveralListenersShareThePort);
+}
+
+void PublicSourcesAreIgnoredUnlessAllowed(const DiscoveryOptions& options) {
+  ASSERT_EQ(AddPublicLoopbackAddress(), "");
+  DiscoveryOptions from_public = options;
+  from_public.interface_address = kPublicTestAddress;  // the beacons' source address
+  auto announcer = Announcer::Start(from_public, LiveBeacon(LiveFingerprint(0)));
+  ASSERT_TRUE(announcer.ok()) << announcer.status();
+
+  auto leader = DiscoverLeader(options, Cluster(LiveFingerprint(0)), absl::Milliseconds(400));
+  ASSERT_EQ(leader.status().code(), absl::StatusCode::kDeadlineExceeded) << leader.status();
+  EXPECT_NE(leader.status().message().find("from public addresses"), absl::string_view::npos)
+      << leader.status();
+
+  DiscoveryOptions allow_public = options;
+  allow_public.allow_public_sources = true;  // --allow-public-peers
+  leader = DiscoverLeader(allow_public, Cluster(LiveFingerprint(0)), absl::Seconds(3));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(leader->address, std::string(kPublicTestAddress) + ":40123");
+}
+TEST(DiscoveryLiveTest, PublicSourcesAreIgnoredUnlessAllowed) {
+  RunLive(&PublicSourcesAreIgnoredUnlessAllowed, /*namespace_only=*/true);
 }
 
 void StopEndsBeaconsAndWaits(const DiscoveryOptions& options) {
