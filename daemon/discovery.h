@@ -22,7 +22,7 @@
 
 namespace zen::daemon {
 
-// Site-local (RFC 2365) group and UDP port beacons go to by default.
+// The group (in RFC 2365 IPv4 Local Scope, 239.255.0.0/16) and UDP port of beacons.
 inline constexpr char kDefaultDiscoveryGroup[] = "239.255.70.70";
 inline constexpr uint16_t kDefaultDiscoveryPort = 7070;
 // Beacon layout (docs/discovery.md): a fixed 26-byte header, then the two strings.
