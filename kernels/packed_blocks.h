@@ -24,4 +24,24 @@ constexpr int PackedQ4_0Byte(int r, int j) {
   return (j / 4) * 32 + r * 4 + j % 4;
 }
 
+// Super-block b of eight Q4_K rows (the same 1152 bytes as eight BlockQ4_K). The 6-bit
+// scales and mins are regrouped so that a few vector ops give sub-block j's value for all
+// eight rows side by side; entry k = 8 j' + r (j' = 0..3, row r) of each array holds:
+//   scale_low[k]: low nibble = scale[r][j'] & 15, high nibble = scale[r][j'+4] & 15
+//   min_low[k]:   the same for the mins
+//   high[k]:      bits 0-1 = scale[r][j'] >> 4, bits 2-3 = scale[r][j'+4] >> 4,
+//                 bits 4-5 = min[r][j'] >> 4,   bits 6-7 = min[r][j'+4] >> 4
+// The nibbles are interleaved as Q4_0's: 32-byte chunk t holds qs[4t .. 4t+3] of every row
+// in row order, so its low nibbles are elements 64 (t/8) + 4 (t%8) + 0..3 (sub-block
+// 2 (t/8)) and its high nibbles the same plus 32 (sub-block 2 (t/8) + 1).
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scale_low[32];
+  uint8_t min_low[32];
+  uint8_t high[32];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
+
 }  // namespace zen::kernels

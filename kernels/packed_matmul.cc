@@ -22,11 +22,11 @@ size_t GroupBytes(TensorType type, int64_t n_cols) {
   return RowBytes(type, n_cols) * kGroup;
 }
 
-// Packs one group: `rows` plain rows (<= 8; missing rows become zero) into `dst`.
-void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_blocks,
-                   BlockQ4_0x8* dst) {
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    BlockQ4_0x8& out = dst[b];
+// Packs one group of Q4_0: `rows` plain rows (<= 8; missing rows become zero) into `dst`.
+void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
+  auto* out_blocks = reinterpret_cast<BlockQ4_0x8*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK32; ++b) {
+    BlockQ4_0x8& out = out_blocks[b];
     std::memset(&out, 0, sizeof(out));
     for (int r = 0; r < rows; ++r) {
       const BlockQ4_0& in = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes)[b];
@@ -37,23 +37,98 @@ void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_blo
 }
 
 // Row r of a packed Q4_0 group back in GGUF layout.
-void UnpackQ4_0Row(const BlockQ4_0x8* group, int r, int64_t n_blocks, BlockQ4_0* dst) {
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    dst[b].d = group[b].d[r];
-    for (int j = 0; j < 16; ++j) dst[b].qs[j] = group[b].qs[PackedQ4_0Byte(r, j)];
+void UnpackQ4_0Row(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
+  const auto* in = reinterpret_cast<const BlockQ4_0x8*>(group);
+  auto* out = reinterpret_cast<BlockQ4_0*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK32; ++b) {
+    out[b].d = in[b].d[r];
+    for (int j = 0; j < 16; ++j) out[b].qs[j] = in[b].qs[PackedQ4_0Byte(r, j)];
+  }
+}
+
+// Packs one group of Q4_K (layout in packed_blocks.h).
+void PackQ4_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
+  auto* out_blocks = reinterpret_cast<BlockQ4_Kx8*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
+    BlockQ4_Kx8& out = out_blocks[b];
+    std::memset(&out, 0, sizeof(out));
+    for (int r = 0; r < rows; ++r) {
+      const BlockQ4_K& in = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes)[b];
+      out.d[r] = in.d;
+      out.dmin[r] = in.dmin;
+      uint8_t sc[8], mn[8];
+      for (int j = 0; j < 8; ++j) GetScaleMinK4(j, in.scales, &sc[j], &mn[j]);
+      for (int j = 0; j < 4; ++j) {
+        const int k = 8 * j + r;
+        out.scale_low[k] = static_cast<uint8_t>((sc[j] & 15) | ((sc[j + 4] & 15) << 4));
+        out.min_low[k] = static_cast<uint8_t>((mn[j] & 15) | ((mn[j + 4] & 15) << 4));
+        out.high[k] = static_cast<uint8_t>((sc[j] >> 4) | ((sc[j + 4] >> 4) << 2) |
+                                           ((mn[j] >> 4) << 4) | ((mn[j + 4] >> 4) << 6));
+      }
+      for (int t = 0; t < 32; ++t) {
+        for (int i = 0; i < 4; ++i) out.qs[32 * t + 4 * r + i] = in.qs[4 * t + i];
+      }
+    }
+  }
+}
+
+// Row r of a packed Q4_K group back in GGUF layout (the scale packing of GetScaleMinK4).
+void UnpackQ4_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
+  const auto* in_blocks = reinterpret_cast<const BlockQ4_Kx8*>(group);
+  auto* out = reinterpret_cast<BlockQ4_K*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
+    const BlockQ4_Kx8& in = in_blocks[b];
+    out[b].d = in.d[r];
+    out[b].dmin = in.dmin[r];
+    int sc[8], mn[8];
+    for (int j = 0; j < 4; ++j) {
+      const int k = 8 * j + r;
+      sc[j] = (in.scale_low[k] & 15) | ((in.high[k] & 3) << 4);
+      sc[j + 4] = (in.scale_low[k] >> 4) | (((in.high[k] >> 2) & 3) << 4);
+      mn[j] = (in.min_low[k] & 15) | (((in.high[k] >> 4) & 3) << 4);
+      mn[j + 4] = (in.min_low[k] >> 4) | (((in.high[k] >> 6) & 3) << 4);
+    }
+    for (int i = 0; i < 4; ++i) {
+      out[b].scales[i] = static_cast<uint8_t>(sc[i] | ((sc[i + 4] >> 4) << 6));
+      out[b].scales[i + 4] = static_cast<uint8_t>(mn[i] | ((mn[i + 4] >> 4) << 6));
+      out[b].scales[i + 8] = static_cast<uint8_t>((sc[i + 4] & 15) | ((mn[i + 4] & 15) << 4));
+    }
+    for (int t = 0; t < 32; ++t) {
+      for (int i = 0; i < 4; ++i) out[b].qs[4 * t + i] = in.qs[32 * t + 4 * r + i];
+    }
+  }
+}
+
+// How one type is packed and unpacked.
+struct PackedFormat {
+  void (*pack_group)(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst);
+  void (*unpack_row)(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst);
+};
+
+// nullptr for types without a packed layout.
+const PackedFormat* Format(TensorType type) {
+  static constexpr PackedFormat kQ4_0{PackQ4_0Group, UnpackQ4_0Row};
+  static constexpr PackedFormat kQ4_K{PackQ4_KGroup, UnpackQ4_KRow};
+  switch (type) {
+    case TensorType::kQ4_0:
+      return &kQ4_0;
+    case TensorType::kQ4_K:
+      return &kQ4_K;
+    default:
+      return nullptr;
   }
 }
 
 // The scalar packed kernel: unpacks the group's rows and runs the scalar row dot, so it
 // gives bit for bit what MatMulReference gives on the plain rows.
-void ScalarPackedQ4_0(const void* group, const void* act, size_t act_stride, int n_act, int64_t n,
-                      float* out) {
-  const int64_t n_blocks = n / kQK32;
-  thread_local std::vector<BlockQ4_0> row;
-  row.resize(static_cast<size_t>(n_blocks));
-  const RowDotFn dot = ScalarPath().dot[static_cast<int>(TensorType::kQ4_0)];
+template <TensorType kType>
+void ScalarPacked(const void* group, const void* act, size_t act_stride, int n_act, int64_t n,
+                  float* out) {
+  thread_local std::vector<uint8_t> row;
+  row.resize(RowBytes(kType, n));
+  const RowDotFn dot = ScalarPath().dot[static_cast<int>(kType)];
   for (int r = 0; r < kGroup; ++r) {
-    UnpackQ4_0Row(static_cast<const BlockQ4_0x8*>(group), r, n_blocks, row.data());
+    Format(kType)->unpack_row(static_cast<const uint8_t*>(group), r, n, row.data());
     for (int k = 0; k < n_act; ++k) {
       out[k * kGroup + r] = dot(row.data(), static_cast<const uint8_t*>(act) + k * act_stride, n);
     }
@@ -68,11 +143,12 @@ constexpr int kActGroup = 4;
 }  // namespace
 
 void FillScalarPacked(KernelPath* path) {
-  path->packed_dot[static_cast<int>(TensorType::kQ4_0)] = ScalarPackedQ4_0;
+  path->packed_dot[static_cast<int>(TensorType::kQ4_0)] = ScalarPacked<TensorType::kQ4_0>;
+  path->packed_dot[static_cast<int>(TensorType::kQ4_K)] = ScalarPacked<TensorType::kQ4_K>;
 }
 
 bool HasPackedLayout(TensorType type) {
-  return type == TensorType::kQ4_0;
+  return Format(type) != nullptr;
 }
 
 bool ShouldPackWeights(TensorType type) {
@@ -95,9 +171,8 @@ void PackWeights(TensorType type, const void* src, int64_t n_rows, int64_t n_col
   auto pack = [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
       const int rows = static_cast<int>(std::min<int64_t>(kGroup, n_rows - g * kGroup));
-      PackQ4_0Group(static_cast<const uint8_t*>(src) + g * kGroup * row_bytes, row_bytes, rows,
-                    n_cols / kQK32,
-                    reinterpret_cast<BlockQ4_0x8*>(static_cast<uint8_t*>(dst) + g * group_bytes));
+      Format(type)->pack_group(static_cast<const uint8_t*>(src) + g * kGroup * row_bytes, row_bytes,
+                               rows, n_cols, static_cast<uint8_t*>(dst) + g * group_bytes);
     }
   };
   if (pool != nullptr) {
@@ -110,11 +185,10 @@ void PackWeights(TensorType type, const void* src, int64_t n_rows, int64_t n_col
 void DequantizePackedRow(TensorType type, const void* packed, int64_t row, int64_t n_cols,
                          float* dst) {
   if (!HasPackedLayout(type)) std::abort();
-  const int64_t n_blocks = n_cols / kQK32;
-  std::vector<BlockQ4_0> plain(static_cast<size_t>(n_blocks));
-  const auto* group = reinterpret_cast<const BlockQ4_0x8*>(
-      static_cast<const uint8_t*>(packed) + (row / kGroup) * GroupBytes(type, n_cols));
-  UnpackQ4_0Row(group, static_cast<int>(row % kGroup), n_blocks, plain.data());
+  std::vector<uint8_t> plain(RowBytes(type, n_cols));
+  const uint8_t* group =
+      static_cast<const uint8_t*>(packed) + (row / kGroup) * GroupBytes(type, n_cols);
+  Format(type)->unpack_row(group, static_cast<int>(row % kGroup), n_cols, plain.data());
   DequantizeRow(type, plain.data(), dst, n_cols);
 }
 

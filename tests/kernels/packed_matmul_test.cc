@@ -26,6 +26,11 @@ std::vector<TensorType> PackedTypes() {
   return out;
 }
 
+std::vector<int64_t> ColumnCases(TensorType type) {
+  if (GetTypeTraits(type).block_elements == 32) return {32, 96, 224, 544};
+  return {256, 768};
+}
+
 std::vector<uint8_t> Pack(TensorType type, const std::vector<uint8_t>& w, int64_t n_rows,
                           int64_t n_cols, ThreadPool* pool) {
   std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols), 0xAB);
@@ -49,7 +54,7 @@ TEST(PackedMatMulTest, PackedRowsDequantizeAsThePlainRows) {
   ThreadPool pool(2);
   for (TensorType type : PackedTypes()) {
     for (int64_t n_rows : {1, 7, 8, 19}) {
-      const int64_t n_cols = 96;
+      const int64_t n_cols = ColumnCases(type)[1];
       const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
       const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, &pool);
       EXPECT_EQ(packed.size() % (kPackedGroupRows * RowBytes(type, n_cols)), 0u);
@@ -73,7 +78,7 @@ TEST(PackedMatMulTest, EveryPathMatchesScalarOnOddShapes) {
   std::mt19937 rng(42);
   ThreadPool pool(3);
   for (TensorType type : PackedTypes()) {
-    for (int64_t n_cols : {32, 96, 224, 544}) {
+    for (int64_t n_cols : ColumnCases(type)) {
       for (int64_t n_rows : {1, 3, 8, 17, 65}) {
         for (int64_t n_x : {1, 2, 4, 5, 33}) {
           if (n_rows * n_x * n_cols > 400000) continue;
@@ -122,8 +127,8 @@ TEST(PackedMatMulTest, EveryPathMatchesScalarOnOddShapes) {
   }
 }
 
-// The packed kernels keep their 16-bit partial sums exact at the extremes: every nibble 15
-// against activations of one sign at full scale.
+// The packed kernels keep their 16-bit partial sums exact at the extremes: every nibble,
+// scale and min at its maximum against activations of one sign at full scale.
 TEST(PackedMatMulTest, ExtremeNibblesAndActivationsDoNotOverflow) {
   ThreadPool pool(2);
   for (TensorType type : PackedTypes()) {
@@ -131,8 +136,12 @@ TEST(PackedMatMulTest, ExtremeNibblesAndActivationsDoNotOverflow) {
     std::mt19937 rng(9);
     std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
     const size_t block_bytes = static_cast<size_t>(GetTypeTraits(type).block_bytes);
+    std::vector<bool> is_half(block_bytes, false);
+    for (int off : testing::HalfFieldOffsets(type)) is_half[off] = is_half[off + 1] = true;
     for (size_t b = 0; b < w.size() / block_bytes; ++b) {
-      for (size_t j = 2; j < block_bytes; ++j) w[b * block_bytes + j] = 0xFF;  // q = 15
+      for (size_t j = 0; j < block_bytes; ++j) {
+        if (!is_half[j]) w[b * block_bytes + j] = 0xFF;
+      }
     }
     const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, nullptr);
     for (float sign : {1.0f, -1.0f}) {
