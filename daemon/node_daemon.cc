@@ -14,11 +14,20 @@
 #include "daemon/inference_service.h"
 #include "daemon/leader.h"
 #include "daemon/node_service.h"
+#include "daemon/security/ca_fetch.h"
+#include "daemon/security/tls_credentials.h"
 #include "daemon/units.h"
 
 namespace zen::daemon {
 
-NodeDaemon::NodeDaemon(DaemonConfig config) : config_(std::move(config)) {
+std::string DefaultNodeName(const std::string& listen) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, ":", listen.substr(listen.rfind(':') + 1));
+}
+
+NodeDaemon::NodeDaemon(DaemonConfig config, std::optional<security::ClusterIdentity> identity)
+    : config_(std::move(config)), identity_(std::move(identity)) {
   std::random_device rd;
   sequence_prefix_ = (static_cast<uint64_t>(rd()) & 0xffffff) << 40;
 }
@@ -30,6 +39,10 @@ NodeDaemon::~NodeDaemon() {
 absl::Status NodeDaemon::Start(RequestAuthorizer api_authorizer) {
   pb::HiddenDType dtype;
   if (absl::Status s = ParseHiddenDType(config_.hidden_dtype, &dtype); !s.ok()) return s;
+  if (!identity_ && !config_.insecure) {
+    return absl::FailedPreconditionError(
+        "no cluster identity for the node port (and not --insecure)");
+  }
   if (config_.model_path.empty()) {
     return absl::InvalidArgumentError("--model FILE is required (every node needs the model file)");
   }
@@ -37,11 +50,7 @@ absl::Status NodeDaemon::Start(RequestAuthorizer api_authorizer) {
   if (!model.ok()) return model.status();
   model_ = std::move(*model);
   text_ = TextSide::FromGguf(*model_.file);
-  if (config_.name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    config_.name = absl::StrCat(host, ":", config_.listen.substr(config_.listen.rfind(':') + 1));
-  }
+  if (config_.name.empty()) config_.name = DefaultNodeName(config_.listen);
   if (config_.memory_budget_bytes <= 0) config_.memory_budget_bytes = DefaultMemoryBudget();
 
   SpeedMeasurement speed;
@@ -104,11 +113,14 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(
 
 absl::Status NodeDaemon::StartServers(RequestAuthorizer api_authorizer) {
   services_.push_back(std::make_unique<NodeService>(this));
-  auto node_server = Serve(config_.listen, grpc::InsecureServerCredentials(),
+  auto node_server = Serve(config_.listen,
+                           identity_ ? security::MakeNodeServerCredentials(*identity_)
+                                     : grpc::InsecureServerCredentials(),
                            {services_.back().get()}, "node port (--listen)");
   if (!node_server.ok()) return node_server.status();
   node_server_ = std::move(*node_server);
-  spdlog::info("node {}: node port (cluster peers only) on {}", config_.name, config_.listen);
+  spdlog::info("node {}: node port (cluster peers only, {}) on {}", config_.name,
+               identity_ ? "mutual TLS" : "PLAINTEXT", config_.listen);
   if (config_.api_listen == "off") return absl::OkStatus();
   services_.push_back(std::make_unique<InferenceService>(this, api_authorizer));
   services_.push_back(std::make_unique<AdminService>(this, api_authorizer));
@@ -124,8 +136,27 @@ absl::Status NodeDaemon::StartServers(RequestAuthorizer api_authorizer) {
 }
 
 std::shared_ptr<grpc::Channel> NodeDaemon::PeerChannel(const std::string& address) const {
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   PeerChannelArguments());
+  grpc::ChannelArguments arguments = PeerChannelArguments();
+  if (!identity_) {
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  }
+  security::SetPeerTargetName(&arguments, security::kPeerTargetName);
+  return grpc::CreateCustomChannel(address, security::MakeChannelCredentials(*identity_),
+                                   arguments);
+}
+
+absl::Status NodeDaemon::CheckLeaderCluster() const {
+  if (!identity_) return absl::OkStatus();
+  // A handshake refused both ways looks like an unreachable leader; the leader's chain
+  // tells whether it is of another cluster, which no retry will fix.
+  auto ca =
+      security::FetchPinnedCaCertificate(config_.join, identity_->ca_fingerprint, absl::Seconds(2));
+  if (ca.status().code() != absl::StatusCode::kPermissionDenied) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "the leader at ", config_.join, " belongs to another cluster: its CA is not this node's (",
+      identity_->ca_fingerprint, ", from ", config_.state_dir,
+      "). Point --join at this cluster's leader, or give this node an empty --state-dir and "
+      "a --token from `zend token` on the new leader"));
 }
 
 void NodeDaemon::JoinLoop() {
@@ -153,6 +184,16 @@ void NodeDaemon::JoinLoop() {
                  status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         if (joined) spdlog::warn("leader {} is silent; joining again", config_.join);
         joined = false;
+        lock.unlock();
+        const absl::Status foreign = CheckLeaderCluster();
+        lock.lock();
+        if (!foreign.ok()) {
+          spdlog::error("{}", std::string(foreign.message()));
+          shutdown_requested_ = true;
+          exit_code_ = 2;
+          cv_.notify_all();
+          return;
+        }
       } else {
         spdlog::error("the leader at {} refused this node: {}", config_.join,
                       status.error_message());

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/inference_service.h"
 #include "daemon/model_profile.h"
+#include "daemon/security/cluster_identity.h"
 #include "daemon/slice_executor.h"
 #include "daemon/text_side.h"
 #include "zen/node/v1/node.pb.h"
@@ -39,10 +41,15 @@ struct PipelineView {
   int max_batch_rows = 0;
 };
 
+// A node's name when --name is not given: host name and node port ("laptop:7070").
+std::string DefaultNodeName(const std::string& listen);
+
 // The process: started once, serves until Shutdown().
 class NodeDaemon {
  public:
-  explicit NodeDaemon(DaemonConfig config);
+  // `identity` secures the node port (mutual TLS under its CA); nullopt only with
+  // config.insecure.
+  NodeDaemon(DaemonConfig config, std::optional<security::ClusterIdentity> identity);
   ~NodeDaemon();
 
   // Opens the model, measures speed, starts serving and joins or leads. Every client API
@@ -77,17 +84,22 @@ class NodeDaemon {
   void SetNotReady(absl::Status reason);
   // A cluster-unique sequence id.
   uint64_t NewSequenceId();
-  // A channel to a peer's node port at `address`.
+  // The cluster identity of the node port; nullptr under --insecure.
+  const security::ClusterIdentity* identity() const { return identity_ ? &*identity_ : nullptr; }
+  // A channel to a peer's node port at `address` (mutual TLS unless --insecure).
   std::shared_ptr<grpc::Channel> PeerChannel(const std::string& address) const;
   // The bound client API address ("" when --api off).
   const std::string& api_address() const { return api_address_; }
 
  private:
   void JoinLoop();
+  // PermissionDenied when the leader at --join presents another cluster's CA.
+  absl::Status CheckLeaderCluster() const;
   // Builds and starts the node-port and client-API servers.
   absl::Status StartServers(RequestAuthorizer api_authorizer);
 
   DaemonConfig config_;
+  const std::optional<security::ClusterIdentity> identity_;
   LocalModel model_;
   std::unique_ptr<TextSide> text_;
   pb::Capabilities capabilities_;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/leader.h"
 #include "daemon/node_daemon.h"
+#include "daemon/node_identity.h"
 #include "daemon/security/grpc_auth.h"
 
 namespace zen::daemon {
@@ -61,10 +62,9 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 grpc::Status NodeService::CheckPeer(const grpc::ServerContext& context) const {
-  // Plaintext between nodes for now (no TLS yet), so only the address policy applies.
-  return security::AuthorizeClusterPeer(
-      context,
-      {.allow_public = daemon_->config().allow_public_peers, .require_certificate = false});
+  return security::AuthorizeClusterPeer(context,
+                                        {.allow_public = daemon_->config().allow_public_peers,
+                                         .require_certificate = daemon_->identity() != nullptr});
 }
 
 grpc::Status NodeService::RequireLeader(const char* what) const {
@@ -76,6 +76,22 @@ grpc::Status NodeService::RequireLeader(const char* what) const {
 
 grpc::Status NodeService::Join(grpc::ServerContext* context, const pb::JoinRequest* request,
                                pb::JoinResponse* response) {
+  const security::ClusterIdentity* identity = daemon_->identity();
+  if (identity != nullptr && !security::PeerNodeName(*context).has_value()) {
+    // A caller without a certificate may only enroll: a valid join token gets it one.
+    if (grpc::Status s = security::AuthorizeClusterPeer(
+            *context,
+            {.allow_public = daemon_->config().allow_public_peers, .require_certificate = false});
+        !s.ok()) {
+      return s;
+    }
+    if (grpc::Status s = RequireLeader("enroll with"); !s.ok()) return s;
+    auto enrolled = EnrollNode(daemon_->config(), *identity, *request);
+    if (!enrolled.ok()) return ToGrpc(enrolled.status());
+    *response = *enrolled;
+    response->set_leader_name(daemon_->capabilities().name());
+    return grpc::Status::OK;
+  }
   if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   if (grpc::Status s = RequireLeader("join"); !s.ok()) return s;
   auto joined = daemon_->leader()->Join(request->capabilities());

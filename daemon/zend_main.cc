@@ -14,6 +14,7 @@
 #include "daemon/http/openai_server.h"
 #include "daemon/http_backend.h"
 #include "daemon/node_daemon.h"
+#include "daemon/node_identity.h"
 #include "daemon/security/api_keys.h"
 #include "daemon/security/grpc_auth.h"
 #include "daemon/security/peer_policy.h"
@@ -98,6 +99,37 @@ bool ApiAuthorizer(const zen::daemon::DaemonConfig& config,
   return true;
 }
 
+// The node port's identity (nullopt under --insecure, after a loud warning): the
+// leader's, loaded or created; a joiner's, loaded or enrolled with --token. Returns 0, or
+// the exit code after printing why there is none.
+int ObtainIdentity(const zen::daemon::DaemonConfig& config, const sigset_t& signals,
+                   std::optional<zen::security::ClusterIdentity>* identity) {
+  if (config.insecure) {
+    spdlog::warn(
+        "--insecure: node-to-node traffic is PLAINTEXT and UNAUTHENTICATED: anyone on the "
+        "network can read prompts, activations and answers, join this cluster and send it "
+        "work. For development only; never on a network you do not control.");
+    return 0;
+  }
+  // A signal while waiting for the leader stays pending for the main loop.
+  auto interrupted = [&signals] {
+    sigset_t pending;
+    sigpending(&pending);
+    for (int sig : {SIGINT, SIGTERM}) {
+      if (sigismember(&signals, sig) == 1 && sigismember(&pending, sig) == 1) return true;
+    }
+    return false;
+  };
+  auto obtained = config.join.empty() ? zen::daemon::LoadOrCreateIdentity(config)
+                                      : zen::daemon::LoadOrEnrollIdentity(config, interrupted);
+  if (!obtained.ok()) {
+    fprintf(stderr, "zend: %s\n", std::string(obtained.status().message()).c_str());
+    return obtained.status().code() == absl::StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  identity->emplace(*std::move(obtained));
+  return 0;
+}
+
 // Runs a node until SIGINT/SIGTERM or a fatal error; returns the exit code.
 int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   const std::string& budget_text = flags.budget_text;
@@ -110,6 +142,8 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
     }
     config.memory_budget_bytes = *budget;
   }
+  config.state_dir = StateDir(config).string();
+  if (config.name.empty()) config.name = zen::daemon::DefaultNodeName(config.listen);
   // Signals are taken synchronously by the main thread (sigtimedwait); every other thread
   // inherits the blocked mask, so no handler runs at a random point.
   sigset_t signals;
@@ -119,11 +153,6 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  if (config.insecure) {
-    spdlog::warn(
-        "--insecure: node-to-node traffic is plaintext and unauthenticated (this is "
-        "still the only mode; mutual TLS between nodes is not wired in yet)");
-  }
   // The key store outlives the servers whose checks point into it.
   std::optional<zen::security::ApiKeyStore> keys;
   std::optional<zen::http::OpenAiServerOptions> http_options;
@@ -134,7 +163,10 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   zen::daemon::RequestAuthorizer api_authorizer;
   if (!ApiAuthorizer(config, &keys, &api_authorizer)) return 2;
 
-  zen::daemon::NodeDaemon daemon(std::move(config));
+  std::optional<zen::security::ClusterIdentity> identity;
+  if (int code = ObtainIdentity(config, signals, &identity); code != 0) return code;
+
+  zen::daemon::NodeDaemon daemon(std::move(config), std::move(identity));
   if (absl::Status s = daemon.Start(std::move(api_authorizer)); !s.ok()) {
     fprintf(stderr, "zend: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -249,8 +281,13 @@ int main(int argc, char** argv) {
   start->add_flag("--allow-public-peers", config.allow_public_peers,
                   "Accept node calls from public (non-LAN) addresses; default: loopback and "
                   "private ranges only");
+  start->add_option("--token", config.token,
+                    "Join token from `zend token` on the leader, for a node that has no "
+                    "certificate in its --state-dir yet (it keeps the one it gets)");
   start->add_flag("--insecure", config.insecure,
-                  "Plaintext, unauthenticated node-to-node traffic (today's only mode)");
+                  "Plaintext, unauthenticated node port without certificates: development only");
+  start->add_flag("--log-prompts", config.log_prompts,
+                  "Let logs contain prompt and generated text (without it they never do)");
   int exit_code = 0;
   zen::security::AddSecurityCommands(app, &exit_code);
   start->callback([&] { exit_code = RunStart(config, flags); });

@@ -26,6 +26,12 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ClusterIden
       ServerOptions(identity, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY));
 }
 
+std::shared_ptr<grpc::ServerCredentials> MakeNodeServerCredentials(
+    const ClusterIdentity& identity) {
+  return grpc::SslServerCredentials(
+      ServerOptions(identity, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY));
+}
+
 std::shared_ptr<grpc::ServerCredentials> MakeEnrollmentServerCredentials(
     const ClusterIdentity& identity) {
   return grpc::SslServerCredentials(

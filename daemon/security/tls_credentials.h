@@ -20,6 +20,12 @@ namespace zen::security {
 // certificates fail the handshake).
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ClusterIdentity& identity);
 
+// Credentials for a node port that also enrolls new nodes: TLS with this node's
+// certificate; a client certificate is optional but, when presented, must verify under the
+// cluster CA (a foreign or invalid one fails the handshake). Handlers must insist on a
+// certificate (AuthorizeClusterPeer) for everything but the enrollment join.
+std::shared_ptr<grpc::ServerCredentials> MakeNodeServerCredentials(const ClusterIdentity& identity);
+
 // Credentials for the enrollment listener: TLS with this node's certificate but no client
 // certificate, because the joining node has none yet. Serve only the join RPC here.
 std::shared_ptr<grpc::ServerCredentials> MakeEnrollmentServerCredentials(

@@ -4,7 +4,13 @@ Checks that 1 to 4 nodes give the single-node engine's tokens and the fixture lo
 concurrent requests stay independent, that a killed node fails requests cleanly (UNAVAILABLE
 naming it, nothing hangs), that a restarted node brings the cluster back, and that malformed
 Forward traffic is refused without disturbing other sequences, and that the OpenAI-compatible
-HTTP API serves the cluster (with API keys when it listens beyond loopback).
+HTTP API serves the cluster.
+
+Node ports run mutual TLS (the harness's default): plaintext clients, clients without a
+cluster certificate and clients of another cluster are refused on every node RPC; joiners
+enroll with one-time tokens, and wrong, expired, reused or missing tokens fail clearly; a
+restarted node rejoins with its stored certificate; client APIs beyond loopback need API
+keys; logs hold no prompt text; --insecure clusters still work.
 """
 import array
 import json
@@ -60,8 +66,8 @@ class ClusterTest(unittest.TestCase):
         for c in self.clusters:
             c.close()
 
-    def cluster(self, model, layers, slices, extra=()):
-        c = h.Cluster(model, layers, log_dir=self.log_dir, extra=extra)
+    def cluster(self, model, layers, slices, extra=(), insecure=False):
+        c = h.Cluster(model, layers, log_dir=self.log_dir, extra=extra, insecure=insecure)
         self.clusters.append(c)
         c.__enter__()
         c.wait_ready(slices)
@@ -183,9 +189,12 @@ class ClusterTest(unittest.TestCase):
             time.sleep(0.1)
         self.assertTrue(states["node1"].startswith("lost"), states)
         victim.kill()
+        # The restart carries no token: the node rejoins with the certificate it stored.
+        self.assertIsNone(victim.token)
         victim.start()
         cl.wait_ready(3)
         self.assertEqual(cl.generate(tokens, 8), before)
+        self.assertIn("node certificate node1 from", victim.output())
 
     def test_malformed_forward_is_refused_and_others_continue(self):
         model = "qwen3-tiny-q8_0.gguf"
@@ -194,7 +203,7 @@ class ClusterTest(unittest.TestCase):
         second = plan.slices[1]
         status = cl.status()
         plan_id = status.plan_id
-        stub = h.node_pb2_grpc.NodeStub(grpc.insecure_channel(second.node_address))
+        stub = h.node_pb2_grpc.NodeStub(cl.peer_channel(second.node_address))
         good_hidden = b"\0" * (256 * 2)
         P = h.node_pb2
 
@@ -234,7 +243,8 @@ class ClusterTest(unittest.TestCase):
     def test_model_mismatch_is_refused_naming_the_node(self):
         cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)
         stranger = h.Node("stranger", "qwen3-tiny-f16.gguf", h.free_port(),
-                          join=cl.leader_address, log_dir=self.log_dir).start()
+                          join=cl.leader_address, log_dir=self.log_dir,
+                          token=h.make_token(cl.nodes[0].state_dir)).start()
         try:
             self.assertEqual(stranger.wait(timeout=20), 2)
             out = stranger.output()
@@ -276,28 +286,53 @@ class ClusterTest(unittest.TestCase):
         conn.close()
         return r.status, payload
 
-    def test_http_api_over_two_nodes_with_api_keys(self):
+    def test_client_apis_beyond_loopback_need_api_keys_and_logs_hold_no_prompts(self):
         model = "qwen3-tiny-q8_0.gguf"
-        state = tempfile.mkdtemp(prefix="zen-state-")
         # Beyond loopback without keys: refused before the model is even opened.
+        fresh = h.temp_dir("zen-state-")
         port = h.free_port()
-        r = subprocess.run([h.ZEND, "start", "--model", h.model_path(model), "--listen",
-                            f"127.0.0.1:{h.free_port()}", "--api", f"127.0.0.1:{h.free_port()}",
-                            "--http", f"0.0.0.0:{port}",
-                            "--state-dir", state], capture_output=True, text=True, timeout=30)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("requires API keys", r.stderr)
-        self.assertIn("zend apikey create", r.stderr)
-        r = subprocess.run([h.ZEND, "apikey", "create", "--name", "test", "--state-dir", state],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        key = r.stdout.strip().splitlines()[-1]
+        for http_bind, api_bind, flag in ((f"0.0.0.0:{port}", f"127.0.0.1:{h.free_port()}",
+                                           "--http"),
+                                          ("off", f"0.0.0.0:{h.free_port()}", "--api")):
+            r = subprocess.run([h.ZEND, "start", "--model", h.model_path(model), "--listen",
+                                f"127.0.0.1:{h.free_port()}", "--api", api_bind,
+                                "--http", http_bind, "--state-dir", fresh],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(f"{flag} ", r.stderr)
+            self.assertIn("requires API keys", r.stderr)
+            self.assertIn("zend apikey create", r.stderr)
 
         cl = h.Cluster(model, [2, 2], log_dir=self.log_dir)
-        cl.nodes[0].extra += ["--http", f"0.0.0.0:{port}", "--state-dir", state]
+        key = h.make_api_key(cl.nodes[0].state_dir)
+        cl.nodes[0].api_host = "0.0.0.0"
+        cl.nodes[0].extra += ["--http", f"0.0.0.0:{port}"]
+        cl.set_api_key(key)
         self.clusters.append(cl)
         cl.__enter__()
         cl.wait_ready(2)
+
+        # gRPC client API beyond loopback: no key or a wrong key is UNAUTHENTICATED.
+        request = h.zen_pb2.GenerateRequest(tokens=h.zen_pb2.TokenIds(ids=[1, 2, 3]),
+                                            max_tokens=2)
+        for metadata in ((), (("authorization", "Bearer zen-sk-wrong"),)):
+            for call in (lambda: cl.admin.GetStatus(h.zen_pb2.StatusRequest(), timeout=5,
+                                                    metadata=metadata),
+                         lambda: list(cl.inference.Generate(request, timeout=5,
+                                                            metadata=metadata))):
+                with self.assertRaises(grpc.RpcError) as refused:
+                    call()
+                self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        # A member's loopback API needs no key.
+        r = subprocess.run([h.ZEN, "status", "--host", cl.nodes[1].api], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        # Without --log-prompts no log holds prompt or answer text.
+        canary = f"zen privacy canary {os.getpid()} {time.time_ns()}"
+        generated = "".join(piece.text for piece in cl.inference.Generate(
+            h.zen_pb2.GenerateRequest(prompt=canary, max_tokens=12, ignore_eos=True),
+            timeout=60, metadata=cl.metadata))
         deadline = time.time() + 10
         while True:  # the HTTP server starts right after the node reports ready
             try:
@@ -332,7 +367,7 @@ class ClusterTest(unittest.TestCase):
 
         # The tiny model's chat output may all be reasoning; a raw completion shows text.
         status, body = self.http(port, "POST", "/v1/completions",
-                                 {"model": model_id, "prompt": "The capital of France is",
+                                 {"model": model_id, "prompt": "The capital of France is " + canary,
                                   "max_tokens": 6, "temperature": 0}, key=key)
         self.assertEqual(status, 200, body)
         text = json.loads(body)["choices"][0]["text"]
@@ -354,6 +389,106 @@ class ClusterTest(unittest.TestCase):
 
         # The cluster still serves the gRPC API after the HTTP requests.
         self.assertEqual(len(cl.generate([1, 2, 3], 4)), 4)
+        for node in cl.nodes:
+            log = node.output()
+            self.assertNotIn(canary, log)
+            for answer in (generated, text):
+                if len(answer.strip()) >= 12:  # too short to be distinctive otherwise
+                    self.assertNotIn(answer, log)
+
+    def test_node_port_refuses_outsiders_and_bad_tokens(self):
+        model = "qwen3-tiny-q8_0.gguf"
+        cl = self.cluster(model, [2, 2], 2)
+        leader, member = cl.nodes
+        P = h.node_pb2
+        code = grpc.StatusCode
+        ca = h.read(os.path.join(leader.state_dir, "ca.pem"))
+        options = [("grpc.ssl_target_name_override", h.PEER_TARGET_NAME)]
+        stranger_dir = h.temp_dir("zen-stranger-")
+        h.init_identity(stranger_dir, "stranger")
+
+        def calls(stub):
+            release = P.ForwardRequest(control=P.Control(kind=P.Control.KIND_RELEASE, seq_id=1))
+            return {
+                "Forward": lambda: list(stub.Forward(iter([release]), timeout=5)),
+                "Heartbeat": lambda: stub.Heartbeat(P.HeartbeatRequest(), timeout=5),
+                "Assign": lambda: stub.Assign(P.AssignRequest(), timeout=5),
+                "ClusterStatus": lambda: stub.ClusterStatus(h.zen_pb2.StatusRequest(), timeout=5),
+                "Join": lambda: stub.Join(P.JoinRequest(
+                    capabilities=P.Capabilities(name="intruder", address="127.0.0.1:1")),
+                    timeout=5),
+            }
+
+        def refused(call, want, words=None):
+            with self.assertRaises(grpc.RpcError) as e:
+                call()
+            self.assertEqual(e.exception.code(), want, e.exception.details())
+            if words:
+                self.assertIn(words, e.exception.details())
+
+        without_certificate = grpc.ssl_channel_credentials(root_certificates=ca)
+        foreign_certificate = grpc.ssl_channel_credentials(
+            root_certificates=ca, private_key=h.read(os.path.join(stranger_dir, "node.key")),
+            certificate_chain=h.read(os.path.join(stranger_dir, "node.pem")))
+        for node in (leader, member):
+            plaintext = h.node_pb2_grpc.NodeStub(grpc.insecure_channel(node.address))
+            anonymous = h.node_pb2_grpc.NodeStub(
+                grpc.secure_channel(node.address, without_certificate, options=options))
+            foreign = h.node_pb2_grpc.NodeStub(
+                grpc.secure_channel(node.address, foreign_certificate, options=options))
+            for name, call in calls(plaintext).items():
+                with self.subTest(node=node.name, client="plaintext", rpc=name):
+                    refused(call, code.UNAVAILABLE)
+            for name, call in calls(foreign).items():
+                with self.subTest(node=node.name, client="foreign certificate", rpc=name):
+                    refused(call, code.UNAVAILABLE)
+            for name, call in calls(anonymous).items():
+                if name == "Join":
+                    continue
+                with self.subTest(node=node.name, client="no certificate", rpc=name):
+                    refused(call, code.UNAUTHENTICATED, "no cluster certificate")
+        # Joining without a certificate needs a token.
+        anonymous = h.node_pb2_grpc.NodeStub(
+            grpc.secure_channel(leader.address, without_certificate, options=options))
+        refused(calls(anonymous)["Join"], code.UNAUTHENTICATED, "zend token")
+
+        # A zend of another cluster (its own CA) cannot join, and says why.
+        joiners = [(h.Node("stranger", model, h.free_port(), join=cl.leader_address,
+                           log_dir=self.log_dir, state_dir=stranger_dir), 2, "another cluster")]
+        # Bad tokens fail with what is wrong; no token at all says how to get one.
+        good = h.make_token(leader.state_dir)
+        prefix, secret = good.rsplit(".", 1)
+        wrong = f"{prefix}.{'AAAA' if not secret.startswith('AAAA') else 'BBBB'}{secret[4:]}"
+        expired = h.make_token(leader.state_dir, ttl="1s")
+        time.sleep(2.1)
+        for name, token, exit_code, words in (("wrong", wrong, 1, "wrong secret"),
+                                              ("expired", expired, 1, "expired"),
+                                              ("reused", member.used_token, 1, "already used"),
+                                              ("tokenless", None, 2, "zend token")):
+            joiners.append((h.Node(name, model, h.free_port(), join=cl.leader_address,
+                                   log_dir=self.log_dir, token=token), exit_code, words))
+        for node, _, _ in joiners:
+            node.start()
+        for node, exit_code, words in joiners:
+            with self.subTest(joiner=node.name):
+                try:
+                    self.assertEqual(node.wait(timeout=30), exit_code, node.output())
+                    self.assertIn(words, node.output())
+                finally:
+                    node.kill()
+        self.assertEqual(sorted(n.name for n in cl.status().nodes), ["node0", "node1"])
+        self.assertEqual(len(cl.generate([1, 2, 3], 4)), 4)
+
+    def test_insecure_cluster_still_works(self):
+        model = "qwen3-tiny-f16.gguf"
+        c = case(model, "chat")
+        cl = self.cluster(model, [2, 2], 2, insecure=True)
+        self.assertEqual(cl.generate(c["tokens"], 24), c["greedy_next"])
+        self.assertIn("PLAINTEXT", cl.nodes[1].output())
+        # Its node port speaks plaintext to anyone on the LAN: that is what --insecure means.
+        stub = h.node_pb2_grpc.NodeStub(grpc.insecure_channel(cl.nodes[1].address))
+        self.assertEqual(stub.Heartbeat(h.node_pb2.HeartbeatRequest(), timeout=5).status.name,
+                         "node1")
 
     def test_sigterm_stops_a_node_with_exit_code_0(self):
         cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)

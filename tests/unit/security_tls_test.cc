@@ -223,6 +223,34 @@ TEST_F(MutualTlsTest, JoinerPinsTheCaFromTheHandshakeAndEnrolls) {
   EXPECT_THAT(result.status.error_message(), HasSubstr("no cluster certificate"));
 }
 
+TEST_F(MutualTlsTest, NodePortVerifiesCertificatesAndLetsOnlyEnrollingNodesInWithoutOne) {
+  // zend's node port: a client certificate is optional at the handshake (a joiner has
+  // none yet) but verified when presented; handlers refuse calls without one.
+  TestServer server(MakeNodeServerCredentials(cluster_));
+  ASSERT_TRUE(server.started());
+  const ClusterIdentity member = JoinMember("pi-5");
+  CallResult result = Call(CreatePeerChannel(server.address(), member), kWhoAmI);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.body, "pi-5");
+
+  result = Call(Channel(server.address(), MakeEnrollmentChannelCredentials(cluster_.ca_cert_pem)),
+                kWhoAmI);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("no cluster certificate"));
+
+  grpc::SslCredentialsOptions foreign;
+  foreign.pem_root_certs = cluster_.ca_cert_pem;
+  foreign.pem_private_key = other_.node_key_pem;
+  foreign.pem_cert_chain = other_.node_cert_pem;
+  result = Call(Channel(server.address(), grpc::SslCredentials(foreign)), kWhoAmI);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << result.status.error_message();
+
+  result = Call(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()), kWhoAmI);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << result.status.error_message();
+}
+
 TEST_F(MutualTlsTest, CaFetchRefusesAnotherClustersServer) {
   TestServer impostor(MakeServerCredentials(other_));
   ASSERT_TRUE(impostor.started());
