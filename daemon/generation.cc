@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/sequence_runner.h"
 #include "daemon/text_side.h"
+#include "spdlog/spdlog.h"
 
 namespace zen::daemon {
 namespace {
@@ -13,6 +14,14 @@ using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Counts only, never text: operators (and tests) see that a request stopped early.
+void LogEarlyStop(const GenerationSpec& spec, const GenerationOutcome& outcome) {
+  spdlog::info(
+      "request {}: stopped early after {} generated tokens (cancelled, deadline "
+      "passed, client gone or stop string); its KV-cache is released",
+      spec.request_id, outcome.completion_tokens);
 }
 
 }  // namespace
@@ -39,14 +48,29 @@ absl::Status RunGeneration(NodeDaemon& daemon, std::shared_ptr<const PipelineVie
   SequenceRunner runner(std::move(view), daemon.NewSequenceId(), options,
                         daemon.config().request_timeout_ms);
   const TextSide& text = daemon.text();
+  const bool log_text = daemon.config().log_prompts;
+  if (log_text) {
+    auto prompt_text = text.Detokenize(spec.prompt);
+    spdlog::info("request {}: prompt ({} tokens): {}", spec.request_id, spec.prompt.size(),
+                 prompt_text.ok() ? *prompt_text : std::string(prompt_text.status().message()));
+  }
+  const auto is_cancelled = [&] { return spec.cancelled && spec.cancelled(); };
   const auto start = Clock::now();
   auto futures = runner.Feed(spec.prompt, /*want_all=*/false);
   absl::StatusOr<pb::ForwardResponse> result;
   for (auto& f : futures) {
+    // Batches already sent finish on their own; the release queued behind them by the
+    // runner's destructor then frees what they filled.
+    if (is_cancelled()) {
+      outcome->finish = GenerationOutcome::Finish::kCancelled;
+      LogEarlyStop(spec, *outcome);
+      return absl::OkStatus();
+    }
     result = runner.Wait(f);
     if (!result.ok()) return result.status();
   }
   outcome->prefill_ms = MsSince(start);
+  std::string answer;  // kept only for the log
   const auto decode_start = Clock::now();
   TextStream stream(text.NewStream(spec.stop));
   for (int64_t n = 0; n < spec.max_new_tokens; ++n) {
@@ -63,7 +87,8 @@ absl::Status RunGeneration(NodeDaemon& daemon, std::shared_ptr<const PipelineVie
     const bool last = eog || stop_hit || n + 1 == spec.max_new_tokens;
     if (last && !eog && !stop_hit) piece.text += stream.Flush();
     if (eog || stop_hit) outcome->finish = GenerationOutcome::Finish::kStop;
-    if (!on_piece(piece)) {
+    if (log_text) answer += piece.text;
+    if (!on_piece(piece) || (!last && is_cancelled())) {
       outcome->finish = GenerationOutcome::Finish::kCancelled;
       break;
     }
@@ -74,6 +99,11 @@ absl::Status RunGeneration(NodeDaemon& daemon, std::shared_ptr<const PipelineVie
     if (!result.ok()) return result.status();
   }
   outcome->decode_ms = MsSince(decode_start);
+  if (outcome->finish == GenerationOutcome::Finish::kCancelled) LogEarlyStop(spec, *outcome);
+  if (log_text) {
+    spdlog::info("request {}: answer ({} tokens): {}", spec.request_id, outcome->completion_tokens,
+                 answer);
+  }
   return absl::OkStatus();
 }
 

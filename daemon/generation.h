@@ -20,6 +20,10 @@ struct GenerationSpec {
   int64_t max_new_tokens = 0;  // > 0
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  // Polled between pipeline passes (prefill chunks and decode steps); true stops the
+  // generation, which then ends as kCancelled. Empty: only on_piece can stop it.
+  std::function<bool()> cancelled;
+  std::string request_id;  // names the request in logs
 };
 
 // One generated token and the text that became safe to show with it (may be empty).
@@ -42,8 +46,10 @@ struct GenerationOutcome {
 using PieceCallback = std::function<bool(const GeneratedPiece&)>;
 
 // Runs `spec` over `view`. The sequence's KV-cache is released on every node before this
-// returns, however it ends. A non-OK status after pieces were delivered means the pipeline
-// failed mid-way (outcome->completion_tokens tells how far it got).
+// returns, however it ends. With DaemonConfig::log_prompts the prompt and the answer text
+// are logged at info level; otherwise no text of the request reaches the log. A non-OK status after
+// pieces were delivered means the pipeline failed mid-way (outcome->completion_tokens tells how far
+// it got).
 absl::Status RunGeneration(NodeDaemon& daemon, std::shared_ptr<const PipelineView> view,
                            const GenerationSpec& spec, const PieceCallback& on_piece,
                            GenerationOutcome* outcome);

@@ -2,31 +2,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/generation.h"
-#include "spdlog/spdlog.h"
+#include "daemon/sampling_wire.h"
 
 namespace zen::daemon {
-namespace {
-
-// node::Sampler's settings in the wire form the last node's RowSampler reads. An unset seed
-// means "random", which the wire expresses by a fresh random one.
-pb::SamplingParams ToWire(const node::SamplingParams& s) {
-  pb::SamplingParams out;
-  out.set_temperature(s.temperature);
-  out.set_top_k(s.top_k);
-  out.set_top_p(s.top_p);
-  out.set_min_p(s.min_p);
-  out.set_presence_penalty(s.presence_penalty);
-  out.set_frequency_penalty(s.frequency_penalty);
-  out.set_repetition_penalty(s.repetition_penalty);
-  out.set_seed(s.seed.has_value() ? *s.seed : std::random_device{}());
-  return out;
-}
-
-}  // namespace
 
 DaemonHttpBackend::DaemonHttpBackend(NodeDaemon* daemon) : daemon_(daemon) {
   const std::filesystem::path path(daemon_->config().model_path);
@@ -75,17 +56,7 @@ int DaemonHttpBackend::ContextLength(const std::string&) {
 }
 
 node::ChatTemplate DaemonHttpBackend::ChatTemplateFor(const std::string&) {
-  std::call_once(template_once_, [this] {
-    auto parsed = node::ChatTemplate::FromGguf(*daemon_->model().file);
-    if (parsed.ok()) {
-      template_ = std::move(*parsed);
-    } else {
-      spdlog::warn("chat template of {}: {}; using ChatML", daemon_->config().model_path,
-                   std::string(parsed.status().message()));
-      template_ = node::ChatTemplate::FromTemplateText("");
-    }
-  });
-  return *template_;
+  return daemon_->text().chat_template();
 }
 
 absl::StatusOr<std::vector<int32_t>> DaemonHttpBackend::Tokenize(const std::string&,
@@ -110,6 +81,8 @@ absl::Status DaemonHttpBackend::Generate(const http::GenerateRequest& request,
   GenerationSpec spec;
   spec.prompt = request.prompt_tokens;
   spec.sampling = ToWire(request.sampling);
+  spec.cancelled = [&cancel] { return cancel.cancelled(); };
+  spec.request_id = request.request_id;
   spec.max_new_tokens = (*view)->max_context - prompt_size;
   if (request.max_tokens > 0) {
     spec.max_new_tokens = std::min<int64_t>(spec.max_new_tokens, request.max_tokens);
@@ -134,7 +107,11 @@ absl::Status DaemonHttpBackend::Generate(const http::GenerateRequest& request,
   };
   GenerationOutcome outcome;
   const absl::Status status = RunGeneration(*daemon_, *view, spec, on_piece, &outcome);
-  if (stopped_by_caller) return absl::OkStatus();  // no more events after a refusal
+  // No more events after a refusal or a cancel (even one that came during the prefill).
+  if (stopped_by_caller ||
+      (status.ok() && outcome.finish == GenerationOutcome::Finish::kCancelled)) {
+    return absl::OkStatus();
+  }
   if (!status.ok() && outcome.completion_tokens == 0) return status;
   http::GenerateEvent last;
   last.usage = usage;

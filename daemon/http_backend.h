@@ -3,8 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,8 +33,6 @@ class DaemonHttpBackend final : public http::InferenceBackend {
   NodeDaemon* const daemon_;
   std::string model_id_;
   int64_t created_ = 0;
-  std::once_flag template_once_;
-  std::optional<node::ChatTemplate> template_;
 };
 
 }  // namespace zen::daemon

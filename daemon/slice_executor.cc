@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/hidden_codec.h"
+#include "daemon/sampling_wire.h"
 
 namespace zen::daemon {
 namespace {
@@ -171,6 +172,12 @@ void SliceExecutor::ApplyControl(const pb::Control& control) {
       range_->ReleaseSequence(control.seq_id());
       samplers_.erase(control.seq_id());
       sequences_.erase(control.seq_id());
+      {
+        // Heartbeats report this; without it a released sequence looks active until the
+        // next forward pass.
+        std::lock_guard<std::mutex> lock(mu_);
+        active_sequences_ = static_cast<int>(sequences_.size());
+      }
       break;
     case pb::Control::KIND_TRUNCATE:
       // A truncate of an unknown sequence is harmless; the KV simply is not there.
@@ -268,15 +275,18 @@ void SliceExecutor::Finish(Item& item, const float* hidden_out, float* logits,
   pb::ForwardResponse response;
   response.set_batch_id(batch.batch_id());
   for (const pb::SequenceOptions& o : batch.options()) {
-    if (!samplers_.count(o.seq_id())) samplers_.emplace(o.seq_id(), RowSampler(o.sampling()));
+    if (!samplers_.count(o.seq_id())) {
+      samplers_.try_emplace(o.seq_id(), FromWire(o.sampling()), config_.n_vocab);
+    }
   }
   for (size_t i = 0; i < item.rows.size(); ++i) {
     const node::BatchRow& row = item.rows[i];
     auto sampler = samplers_.find(row.seq_id);
     if (sampler == samplers_.end()) {
-      sampler = samplers_.emplace(row.seq_id, RowSampler(pb::SamplingParams())).first;
+      sampler =
+          samplers_.try_emplace(row.seq_id, FromWire(pb::SamplingParams()), config_.n_vocab).first;
     }
-    sampler->second.Observe(row.token);
+    sampler->second.Accept(row.token);
     if (!row.want_logits) continue;
     float* row_logits = logits + (*logits_row)++ * config_.n_vocab;
     pb::RowResult* result = response.add_results();
@@ -290,7 +300,9 @@ void SliceExecutor::Finish(Item& item, const float* hidden_out, float* logits,
       result->set_logits(reinterpret_cast<const char*>(row_logits),
                          sizeof(float) * static_cast<size_t>(config_.n_vocab));
     } else {
-      result->set_token(sampler->second.Sample({row_logits, static_cast<size_t>(config_.n_vocab)}));
+      const int32_t token =
+          sampler->second.Sample({row_logits, static_cast<size_t>(config_.n_vocab)});
+      result->set_token(token);
     }
   }
   item.done(std::move(response));

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "daemon/row_sampler.h"
 #include "daemon/stage.h"
 #include "node/gguf.h"
 #include "node/layer_range.h"
 #include "node/model_config.h"
+#include "node/sampler.h"
 
 namespace zen::daemon {
 
@@ -95,7 +95,7 @@ class SliceExecutor : public Stage {
   int active_sequences_ = 0;
 
   // Touched only by the compute thread.
-  std::unordered_map<uint64_t, RowSampler> samplers_;
+  std::unordered_map<uint64_t, node::Sampler> samplers_;
   std::unordered_set<uint64_t> sequences_;
   std::vector<node::BatchRow> merged_rows_;
   std::vector<float> merged_hidden_, hidden_out_, logits_;

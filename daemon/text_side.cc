@@ -1,8 +1,7 @@
 #include "daemon/text_side.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 
 namespace zen::daemon {
 
@@ -14,27 +13,13 @@ TextStream::TextStream(const node::BpeTokenizer* tokenizer, std::vector<std::str
 std::string TextStream::Add(int32_t token, bool* stop_hit) {
   *stop_hit = false;
   if (decoder_ == nullptr) return "";
-  held_ += decoder_->Feed(token);
-  for (const std::string& stop : stop_) {
-    const size_t at = stop.empty() ? std::string::npos : held_.find(stop);
-    if (at != std::string::npos) {
-      *stop_hit = true;
-      std::string out = held_.substr(0, at);
-      held_.clear();
-      return out;
-    }
-  }
-  size_t keep = 0;
-  for (const std::string& stop : stop_)
-    keep = std::max(keep, node::PartialSuffixLength(held_, stop));
-  std::string out = held_.substr(0, held_.size() - keep);
-  held_.erase(0, held_.size() - keep);
-  return out;
+  node::StopStringMatcher::Result fed = stop_.Feed(decoder_->Feed(token));
+  *stop_hit = fed.stopped;
+  return std::move(fed.text);
 }
 
 std::string TextStream::Flush() {
-  std::string out = std::move(held_);
-  held_.clear();
+  std::string out = stop_.Flush();
   if (decoder_ != nullptr) out += decoder_->Flush();
   return out;
 }
@@ -47,23 +32,35 @@ std::unique_ptr<TextSide> TextSide::FromGguf(const node::GgufFile& file) {
   } else {
     side->tokenizer_error_ = std::string(tokenizer.status().message());
   }
+  auto chat_template = node::ChatTemplate::FromGguf(file);
+  if (chat_template.ok()) {
+    side->chat_template_ = std::move(*chat_template);
+  } else {
+    spdlog::warn("chat template: {}; using ChatML", std::string(chat_template.status().message()));
+    side->chat_template_ = node::ChatTemplate::FromTemplateText("");
+  }
   return side;
+}
+
+absl::Status TextSide::CheckTokenizer() const {
+  if (tokenizer_ != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("the model's tokenizer could not be loaded (",
+                                                    tokenizer_error_, "); send token ids"));
 }
 
 absl::StatusOr<std::vector<int32_t>> TextSide::EncodePrompt(const std::string& prompt, bool chat,
                                                             bool enable_thinking) const {
-  if (tokenizer_ == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("the model's tokenizer could not be loaded (",
-                                                      tokenizer_error_, "); send token ids"));
-  }
-  std::string text = prompt;
-  if (chat) {
-    // Qwen3's rendering of a single user turn; the full template (system prompts, tools,
-    // history) arrives with the Chat API.
-    text = absl::StrCat("<|im_start|>user\n", prompt, "<|im_end|>\n<|im_start|>assistant\n",
-                        enable_thinking ? "" : "<think>\n\n</think>\n\n");
-  }
-  return tokenizer_->Tokenize(text, /*add_special=*/true, /*parse_special=*/chat);
+  if (absl::Status s = CheckTokenizer(); !s.ok()) return s;
+  if (!chat) return tokenizer_->Tokenize(prompt, /*add_special=*/true, /*parse_special=*/false);
+  node::ChatMessage user;
+  user.role = "user";
+  user.content = prompt;
+  node::ChatRenderOptions options;
+  options.enable_thinking = enable_thinking;
+  absl::StatusOr<std::string> text =
+      chat_template_.Render(std::span<const node::ChatMessage>(&user, 1), options);
+  if (!text.ok()) return text.status();
+  return tokenizer_->Tokenize(*text, /*add_special=*/true, /*parse_special=*/true);
 }
 
 bool TextSide::IsEndOfGeneration(int32_t token) const {
@@ -75,11 +72,27 @@ TextStream TextSide::NewStream(std::vector<std::string> stop) const {
 }
 
 absl::StatusOr<std::vector<int32_t>> TextSide::Tokenize(std::string_view text) const {
-  if (tokenizer_ == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the model's tokenizer could not be loaded (", tokenizer_error_, ")"));
+  return Tokenize(text, /*add_special=*/true, /*parse_special=*/true);
+}
+
+absl::StatusOr<std::vector<int32_t>> TextSide::Tokenize(std::string_view text, bool add_special,
+                                                        bool parse_special) const {
+  if (absl::Status s = CheckTokenizer(); !s.ok()) return s;
+  return tokenizer_->Tokenize(text, add_special, parse_special);
+}
+
+absl::StatusOr<std::string> TextSide::Detokenize(std::span<const int32_t> ids) const {
+  if (absl::Status s = CheckTokenizer(); !s.ok()) return s;
+  return tokenizer_->Detokenize(ids, /*special=*/true);
+}
+
+absl::StatusOr<std::string> TextSide::TokenBytes(int32_t id) const {
+  if (absl::Status s = CheckTokenizer(); !s.ok()) return s;
+  if (!tokenizer_->IsValid(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token ", id, " is outside the vocabulary [0, ", tokenizer_->n_vocab(), ")"));
   }
-  return tokenizer_->Tokenize(text, /*add_special=*/true, /*parse_special=*/true);
+  return std::string(tokenizer_->TokenToPiece(id, /*special=*/true));
 }
 
 }  // namespace zen::daemon

@@ -37,7 +37,82 @@ std::string Layers(int first, int last) {
   return first < 0 ? "-" : absl::StrCat(first, "..", last);
 }
 
+::zen::v1::ToolCall ToProto(const ToolCall& call) {
+  ::zen::v1::ToolCall out;
+  out.set_id(call.id);
+  out.set_name(call.name);
+  out.set_arguments_json(call.arguments_json);
+  return out;
+}
+
+ToolCall FromProto(const ::zen::v1::ToolCall& call) {
+  return ToolCall{call.id(), call.name(), call.arguments_json()};
+}
+
+::zen::v1::ChatRequest ToProto(const ChatOptions& o) {
+  ::zen::v1::ChatRequest request;
+  request.set_model(o.model);
+  for (const ChatMessage& m : o.messages) {
+    ::zen::v1::ChatMessage* message = request.add_messages();
+    message->set_role(m.role);
+    message->set_content(m.content);
+    if (m.reasoning_content) message->set_reasoning_content(*m.reasoning_content);
+    for (const ToolCall& call : m.tool_calls) *message->add_tool_calls() = ToProto(call);
+    message->set_tool_call_id(m.tool_call_id);
+  }
+  for (const Tool& t : o.tools) {
+    ::zen::v1::Tool* tool = request.add_tools();
+    tool->set_name(t.name);
+    tool->set_description(t.description);
+    tool->set_parameters_json(t.parameters_json);
+  }
+  request.set_no_tools(o.no_tools);
+  if (o.enable_thinking) {
+    request.set_thinking(*o.enable_thinking ? ::zen::v1::THINKING_ON : ::zen::v1::THINKING_OFF);
+  }
+  request.set_max_tokens(o.max_tokens);
+  if (o.sampling) {
+    ::zen::v1::SamplingParams* s = request.mutable_sampling();
+    s->set_temperature(o.sampling->temperature);
+    s->set_top_k(o.sampling->top_k);
+    s->set_top_p(o.sampling->top_p);
+    s->set_min_p(o.sampling->min_p);
+    s->set_presence_penalty(o.sampling->presence_penalty);
+    s->set_frequency_penalty(o.sampling->frequency_penalty);
+    s->set_repetition_penalty(o.sampling->repetition_penalty);
+    s->set_seed(o.sampling->seed);
+  }
+  for (const std::string& stop : o.stop) request.add_stop(stop);
+  return request;
+}
+
+void SetDeadline(grpc::ClientContext& context, int timeout_ms) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+}
+
 }  // namespace
+
+ChatMessage TextMessage(std::string role, std::string content) {
+  ChatMessage message;
+  message.role = std::move(role);
+  message.content = std::move(content);
+  return message;
+}
+
+std::string FinishReasonName(::zen::v1::FinishReason reason) {
+  switch (reason) {
+    case ::zen::v1::FINISH_REASON_STOP:
+      return "stop";
+    case ::zen::v1::FINISH_REASON_LENGTH:
+      return "length";
+    case ::zen::v1::FINISH_REASON_TOOL_CALLS:
+      return "tool_calls";
+    case ::zen::v1::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    default:
+      return "";
+  }
+}
 
 struct Client::Stubs {
   std::shared_ptr<grpc::Channel> channel;
@@ -77,20 +152,21 @@ absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
   s->set_repetition_penalty(o.repetition_penalty);
   s->set_seed(o.seed);
   for (const std::string& stop : o.stop) request.add_stop(stop);
+  request.set_model(o.model);
 
   grpc::ClientContext context;
   auto reader = stubs_->inference->Generate(&context, request);
   GenerateResult result;
   ::zen::v1::GenerateResponse piece;
   while (reader->Read(&piece)) {
+    if (!piece.request_id().empty()) result.request_id = piece.request_id();
     result.tokens.insert(result.tokens.end(), piece.tokens().begin(), piece.tokens().end());
     result.text += piece.text();
     if (on_piece && (!piece.text().empty() || piece.tokens_size() > 0)) {
       on_piece(piece.text(), std::span<const int32_t>(piece.tokens().data(), piece.tokens_size()));
     }
     if (piece.finish_reason() != ::zen::v1::FINISH_REASON_UNSPECIFIED) {
-      result.finish_reason =
-          piece.finish_reason() == ::zen::v1::FINISH_REASON_STOP ? "stop" : "length";
+      result.finish_reason = FinishReasonName(piece.finish_reason());
       result.prompt_tokens = piece.usage().prompt_tokens();
       result.completion_tokens = piece.usage().completion_tokens();
       result.prefill_ms = piece.usage().prefill_ms();
@@ -145,9 +221,107 @@ absl::StatusOr<BenchResult> Client::Bench(int prompt_tokens, int generate_tokens
   return b;
 }
 
+absl::StatusOr<ChatResult> Client::Chat(const ChatOptions& options, const ChatCallback& on_delta) {
+  const ::zen::v1::ChatRequest request = ToProto(options);
+  grpc::ClientContext context;
+  if (options.timeout_ms > 0) SetDeadline(context, options.timeout_ms);
+  auto reader = stubs_->inference->Chat(&context, request);
+  ChatResult result;
+  ::zen::v1::ChatResponse piece;
+  bool abandoned = false;
+  while (reader->Read(&piece)) {
+    ChatDelta delta;
+    delta.request_id = piece.request_id();
+    delta.reasoning = piece.reasoning();
+    delta.content = piece.content();
+    for (const auto& call : piece.tool_calls()) delta.tool_calls.push_back(FromProto(call));
+    delta.warnings.assign(piece.warnings().begin(), piece.warnings().end());
+    if (!delta.request_id.empty()) result.request_id = delta.request_id;
+    result.reasoning += delta.reasoning;
+    result.content += delta.content;
+    result.tool_calls.insert(result.tool_calls.end(), delta.tool_calls.begin(),
+                             delta.tool_calls.end());
+    result.warnings.insert(result.warnings.end(), delta.warnings.begin(), delta.warnings.end());
+    if (piece.finish_reason() != ::zen::v1::FINISH_REASON_UNSPECIFIED) {
+      result.finish_reason = FinishReasonName(piece.finish_reason());
+      result.prompt_tokens = piece.usage().prompt_tokens();
+      result.completion_tokens = piece.usage().completion_tokens();
+      result.prefill_ms = piece.usage().prefill_ms();
+      result.decode_ms = piece.usage().decode_ms();
+    }
+    if (on_delta && !on_delta(delta)) {
+      abandoned = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  if (abandoned) {
+    while (reader->Read(&piece)) {
+    }
+    reader->Finish();
+    return absl::CancelledError("the chat was abandoned by the caller");
+  }
+  if (absl::Status st = FromGrpc(reader->Finish(), address_); !st.ok()) return st;
+  return result;
+}
+
+absl::StatusOr<TokenizeResult> Client::Tokenize(const std::string& text, bool no_special,
+                                                bool with_pieces) {
+  ::zen::v1::TokenizeRequest request;
+  request.set_text(text);
+  request.set_no_special(no_special);
+  request.set_with_pieces(with_pieces);
+  grpc::ClientContext context;
+  SetDeadline(context, 10000);
+  ::zen::v1::TokenizeResponse response;
+  if (absl::Status st =
+          FromGrpc(stubs_->inference->Tokenize(&context, request, &response), address_);
+      !st.ok()) {
+    return st;
+  }
+  TokenizeResult result;
+  result.ids.assign(response.ids().begin(), response.ids().end());
+  result.pieces.assign(response.pieces().begin(), response.pieces().end());
+  return result;
+}
+
+absl::StatusOr<std::string> Client::Detokenize(std::span<const int32_t> ids) {
+  ::zen::v1::TokenizeRequest request;
+  request.mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+  grpc::ClientContext context;
+  SetDeadline(context, 10000);
+  ::zen::v1::TokenizeResponse response;
+  if (absl::Status st =
+          FromGrpc(stubs_->inference->Tokenize(&context, request, &response), address_);
+      !st.ok()) {
+    return st;
+  }
+  return response.text();
+}
+
+absl::StatusOr<std::vector<::zen::v1::ModelInfo>> Client::ListModels() {
+  grpc::ClientContext context;
+  SetDeadline(context, 10000);
+  ::zen::v1::ListModelsResponse response;
+  if (absl::Status st = FromGrpc(stubs_->inference->ListModels(&context, {}, &response), address_);
+      !st.ok()) {
+    return st;
+  }
+  return std::vector<::zen::v1::ModelInfo>(response.models().begin(), response.models().end());
+}
+
+absl::Status Client::Cancel(const std::string& request_id) {
+  ::zen::v1::CancelRequest request;
+  request.set_request_id(request_id);
+  grpc::ClientContext context;
+  SetDeadline(context, 10000);
+  ::zen::v1::CancelResponse response;
+  return FromGrpc(stubs_->inference->Cancel(&context, request, &response), address_);
+}
+
 absl::StatusOr<::zen::v1::ClusterStatus> Client::Status() {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  SetDeadline(context, 10000);
   ::zen::v1::ClusterStatus status;
   if (absl::Status st = FromGrpc(stubs_->admin->GetStatus(&context, {}, &status), address_);
       !st.ok()) {
@@ -158,7 +332,7 @@ absl::StatusOr<::zen::v1::ClusterStatus> Client::Status() {
 
 absl::StatusOr<::zen::v1::PlanResponse> Client::Plan() {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  SetDeadline(context, 10000);
   ::zen::v1::PlanResponse plan;
   if (absl::Status st = FromGrpc(stubs_->admin->GetPlan(&context, {}, &plan), address_); !st.ok()) {
     return st;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,13 +33,15 @@ struct GenerateOptions {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  std::string model;  // empty: the model the cluster serves
 };
 
 // The whole answer, when the stream has ended.
 struct GenerateResult {
+  std::string request_id;  // what Cancel takes
   std::vector<int32_t> tokens;
   std::string text;
-  std::string finish_reason;  // "stop" or "length"
+  std::string finish_reason;  // "stop", "length" or "cancelled"
   int prompt_tokens = 0;
   int completion_tokens = 0;
   double prefill_ms = 0;
@@ -47,6 +50,90 @@ struct GenerateResult {
 
 // Called for every streamed piece: new text and the tokens behind it.
 using PieceCallback = std::function<void(std::string_view text, std::span<const int32_t> tokens)>;
+
+// A function call the assistant made (or makes, in a streamed answer).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments_json;  // a JSON object, serialized
+};
+
+// A function the model may call.
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters_json;  // JSON Schema of the arguments; empty: none
+};
+
+// One turn of a conversation.
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant" or "tool"
+  std::string content;
+  std::optional<std::string> reasoning_content;  // assistant: its earlier thinking
+  std::vector<ToolCall> tool_calls;              // assistant: the calls it made
+  std::string tool_call_id;                      // tool: the call this result answers
+};
+
+// A message of just a role and its text.
+ChatMessage TextMessage(std::string role, std::string content);
+
+// How to pick tokens; zero top_p / repetition_penalty mean off, temperature 0 greedy.
+struct Sampling {
+  float temperature = 0;
+  int top_k = 0;
+  float top_p = 0;
+  float min_p = 0;
+  float presence_penalty = 0;
+  float frequency_penalty = 0;
+  float repetition_penalty = 0;
+  uint64_t seed = 0;
+};
+
+// A conversation to answer.
+struct ChatOptions {
+  std::string model;  // empty: the model the cluster serves
+  std::vector<ChatMessage> messages;
+  std::vector<Tool> tools;
+  bool no_tools = false;                // hide `tools` from the model
+  std::optional<bool> enable_thinking;  // unset: /think and /no_think in messages decide
+  int max_tokens = 0;                   // 0: until the answer ends or the context is full
+  std::optional<Sampling> sampling;     // unset: Qwen3's recommended thinking-mode sampling
+  std::vector<std::string> stop;
+  int timeout_ms = 0;  // > 0: the call's gRPC deadline
+};
+
+// One streamed piece of the answer. The first carries only request_id.
+struct ChatDelta {
+  std::string request_id;
+  std::string reasoning;
+  std::string content;
+  std::vector<ToolCall> tool_calls;
+  std::vector<std::string> warnings;  // malformed <tool_call> blocks shown as content
+};
+
+// The whole assistant message, when the stream has ended.
+struct ChatResult {
+  std::string request_id;
+  std::string reasoning;
+  std::string content;
+  std::vector<ToolCall> tool_calls;
+  std::vector<std::string> warnings;
+  std::string finish_reason;  // "stop", "length", "tool_calls" or "cancelled"
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  double prefill_ms = 0;  // to the first delta
+  double decode_ms = 0;
+};
+
+// Called for every streamed piece; returning false abandons the call (the server then
+// stops and frees the request's memory), and Chat returns CANCELLED.
+using ChatCallback = std::function<bool(const ChatDelta& delta)>;
+
+// What Tokenize returns.
+struct TokenizeResult {
+  std::vector<int32_t> ids;
+  std::vector<std::string> pieces;  // with_pieces: the bytes of each token
+};
 
 // Prefill and decode speed measured through the cluster.
 struct BenchResult {
@@ -71,6 +158,20 @@ class Client {
                                             int* n_vocab);
   // Sends a prompt of prompt_tokens ids and decodes generate_tokens past end-of-generation.
   absl::StatusOr<BenchResult> Bench(int prompt_tokens, int generate_tokens);
+  // Answers a conversation with the model's chat template, streaming reasoning, answer and
+  // tool calls apart.
+  absl::StatusOr<ChatResult> Chat(const ChatOptions& options,
+                                  const ChatCallback& on_delta = nullptr);
+  // Text to token ids with the model's tokenizer (special-token text such as <|im_start|>
+  // parsed unless no_special).
+  absl::StatusOr<TokenizeResult> Tokenize(const std::string& text, bool no_special = false,
+                                          bool with_pieces = false);
+  // Token ids to text.
+  absl::StatusOr<std::string> Detokenize(std::span<const int32_t> ids);
+  // The models the cluster serves.
+  absl::StatusOr<std::vector<::zen::v1::ModelInfo>> ListModels();
+  // Stops a running Generate or Chat by the id its first message carried.
+  absl::Status Cancel(const std::string& request_id);
   absl::StatusOr<::zen::v1::ClusterStatus> Status();
   absl::StatusOr<::zen::v1::PlanResponse> Plan();
 
@@ -79,6 +180,9 @@ class Client {
   std::string address_;
   std::unique_ptr<Stubs> stubs_;
 };
+
+// "stop", "length", "tool_calls", "cancelled" or "" (not finished).
+std::string FinishReasonName(::zen::v1::FinishReason reason);
 
 // Human-readable tables for `zen plan` and `zen status`.
 std::string FormatPlan(const ::zen::v1::PlanResponse& plan);

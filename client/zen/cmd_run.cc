@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "client/lib/zen_client.h"
+#include "client/zen/answer_printer.h"
 #include "client/zen/command_registry.h"
 #include "client/zen/local_model.h"
 #include "node/bpe_tokenizer.h"
@@ -113,42 +114,82 @@ int RunLocal(RunFlags& f) {
   return 0;
 }
 
-// The same generation through a cluster: the entry node renders, tokenizes and streams.
+// The same generation through a cluster. With --chat it is a one-turn Chat call (system
+// message included), printed as the local form prints it: thinking between <think> tags.
 int RunRemote(const RunFlags& f) {
   client::Client cluster(f.model.host);
-  client::GenerateOptions o;
-  o.prompt = f.prompt;
-  o.chat = f.chat;
-  o.enable_thinking = !f.no_think;
-  o.max_tokens = f.max_tokens;
   const node::SamplingParams preset =
       f.no_think ? node::SamplingParams::QwenNonThinking() : node::SamplingParams::QwenThinking();
-  o.temperature = f.temperature.value_or(preset.temperature);
-  o.top_k = f.top_k.value_or(preset.top_k);
-  o.top_p = f.top_p.value_or(preset.top_p);
-  o.min_p = f.min_p.value_or(preset.min_p);
-  o.presence_penalty = f.presence_penalty;
-  o.frequency_penalty = f.frequency_penalty;
-  o.repetition_penalty = f.repetition_penalty;
-  o.seed = f.seed.value_or(0);
-  o.stop = f.stop;
-  if (!f.system.empty()) {
-    std::cerr << "zen run: --system is not supported with --host yet\n";
-    return 2;
+  client::Sampling s;
+  s.temperature = f.temperature.value_or(preset.temperature);
+  s.top_k = f.top_k.value_or(preset.top_k);
+  s.top_p = f.top_p.value_or(preset.top_p);
+  s.min_p = f.min_p.value_or(preset.min_p);
+  s.presence_penalty = f.presence_penalty;
+  s.frequency_penalty = f.frequency_penalty;
+  s.repetition_penalty = f.repetition_penalty;
+  s.seed = f.seed.value_or(0);
+  auto print = [](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  int prompt_tokens = 0, completion_tokens = 0;
+  std::string finish;
+  absl::Status status;
+  if (f.chat) {
+    client::ChatOptions o;
+    if (!f.system.empty()) o.messages.push_back(client::TextMessage("system", f.system));
+    o.messages.push_back(client::TextMessage("user", f.prompt));
+    o.enable_thinking = !f.no_think;
+    o.max_tokens = f.max_tokens;
+    o.sampling = s;
+    o.stop = f.stop;
+    AnswerPrinter printer(/*show_thinking=*/true, /*terminal=*/false);
+    auto result = cluster.Chat(o, [&](const client::ChatDelta& delta) {
+      printer.Print(delta);
+      return true;
+    });
+    printer.Finish();
+    status = result.status();
+    if (result.ok()) {
+      prompt_tokens = result->prompt_tokens;
+      completion_tokens = result->completion_tokens;
+      finish = result->finish_reason;
+    }
+  } else {
+    if (!f.system.empty()) {
+      std::cerr << "zen run: --system needs --chat\n";
+      return 2;
+    }
+    client::GenerateOptions o;
+    o.prompt = f.prompt;
+    o.max_tokens = f.max_tokens;
+    o.temperature = s.temperature;
+    o.top_k = s.top_k;
+    o.top_p = s.top_p;
+    o.min_p = s.min_p;
+    o.presence_penalty = s.presence_penalty;
+    o.frequency_penalty = s.frequency_penalty;
+    o.repetition_penalty = s.repetition_penalty;
+    o.seed = s.seed;
+    o.stop = f.stop;
+    auto result =
+        cluster.Generate(o, [&](std::string_view text, std::span<const int32_t>) { print(text); });
+    status = result.status();
+    if (result.ok()) {
+      prompt_tokens = result->prompt_tokens;
+      completion_tokens = result->completion_tokens;
+      finish = result->finish_reason;
+    }
   }
-  absl::StatusOr<client::GenerateResult> result =
-      cluster.Generate(o, [](std::string_view text, std::span<const int32_t>) {
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
-      });
   std::fputc('\n', stdout);
-  if (!result.ok()) {
-    std::cerr << "zen run: " << result.status().message() << "\n";
+  if (!status.ok()) {
+    std::cerr << "zen run: " << status.message() << "\n";
     return 1;
   }
   if (f.verbose) {
-    std::fprintf(stderr, "zen run: %d prompt tokens, %d generated (%s)\n", result->prompt_tokens,
-                 result->completion_tokens, result->finish_reason.c_str());
+    std::fprintf(stderr, "zen run: %d prompt tokens, %d generated (%s)\n", prompt_tokens,
+                 completion_tokens, finish.c_str());
   }
   return 0;
 }

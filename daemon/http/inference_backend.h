@@ -52,6 +52,7 @@ struct GenerateRequest {
   std::string model;  // a ModelInfo::id
   std::vector<int32_t> prompt_tokens;
   std::string prompt_text;
+  std::string request_id;  // names the request in the daemon's logs
   SamplingParams sampling;
   // Upper bound on generated tokens; the HTTP layer guarantees
   // prompt_tokens.size() + max_tokens <= ContextLength().
@@ -89,12 +90,18 @@ class CancelToken {
  public:
   // Asks the generation to stop; idempotent.
   void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
-  // True once Cancel() was called; backends poll it between steps (per prefill chunk and
-  // per decoded token).
-  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  // True once Cancel() was called or the probe says so; backends poll it between steps (per
+  // prefill chunk and per decoded token).
+  bool cancelled() const {
+    return cancelled_.load(std::memory_order_relaxed) || (probe_ && probe_());
+  }
+  // An extra condition cancelled() checks, such as a gRPC call's deadline or disconnect;
+  // set it before the generation starts. The probe must be thread-safe.
+  void SetProbe(std::function<bool()> probe) { probe_ = std::move(probe); }
 
  private:
   std::atomic<bool> cancelled_{false};
+  std::function<bool()> probe_;
 };
 
 // Called for each GenerateEvent; returning false means "stop now": the client disconnected,

@@ -242,14 +242,10 @@ std::optional<ApiError> ParseToolCalls(const Json& calls, const std::string& pat
     const FieldReader function_fields(*function, call_path + ".function.");
     std::optional<std::string> name;
     ZEN_HTTP_CHECK(function_fields.String("name", name));
-    if (!name || name->empty()) return BadField(function_fields.Path("name"), "is required");
-    parsed.name = *name;
+    parsed.name = name.value_or("");  // CheckChatMessage requires it
     if (const Json* arguments = function_fields.Get("arguments")) {
       if (arguments->is_string()) {
-        // OpenAI sends arguments as serialized JSON; the template wants the object back.
-        const std::string& text = arguments->get_ref<const std::string&>();
-        Json object = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-        parsed.arguments = object.is_discarded() ? *arguments : object;
+        parsed.arguments = ToolArgumentsFromText(arguments->get_ref<const std::string&>());
       } else if (arguments->is_object()) {
         parsed.arguments = *arguments;
       } else {
@@ -274,13 +270,7 @@ std::optional<ApiError> ParseMessages(const Json* messages, std::vector<node::Ch
     std::optional<std::string> role;
     ZEN_HTTP_CHECK(fields.String("role", role));
     if (!role) return BadField(fields.Path("role"), "is required");
-    parsed.role = *role == "developer" ? "system" : *role;
-    if (parsed.role != "system" && parsed.role != "user" && parsed.role != "assistant" &&
-        parsed.role != "tool") {
-      return BadField(
-          fields.Path("role"),
-          "must be one of system, developer, user, assistant, tool; got \"" + *role + "\"");
-    }
+    parsed.role = *role;
     ZEN_HTTP_CHECK(ParseContent(fields.Get("content"), fields.Path("content"), parsed.content));
     std::optional<std::string> text;
     ZEN_HTTP_CHECK(fields.String("reasoning_content", text));
@@ -289,11 +279,9 @@ std::optional<ApiError> ParseMessages(const Json* messages, std::vector<node::Ch
     ZEN_HTTP_CHECK(fields.String("tool_call_id", text));
     parsed.tool_call_id = text.value_or("");
     if (const Json* calls = fields.Get("tool_calls")) {
-      if (parsed.role != "assistant") {
-        return BadField(fields.Path("tool_calls"), "only assistant messages carry tool calls");
-      }
       ZEN_HTTP_CHECK(ParseToolCalls(*calls, fields.Path("tool_calls"), parsed.tool_calls));
     }
+    ZEN_HTTP_CHECK(CheckChatMessage(path, parsed));
     out.push_back(std::move(parsed));
   }
   return std::nullopt;
@@ -415,6 +403,52 @@ ApiError ApiErrorFromStatus(const absl::Status& status) {
       break;
   }
   return error;
+}
+
+absl::Status StatusFromApiError(const ApiError& error) {
+  switch (error.http_status) {
+    case 400:
+      return absl::InvalidArgumentError(error.message);
+    case 401:
+      return absl::UnauthenticatedError(error.message);
+    case 404:
+      return absl::NotFoundError(error.message);
+    case 413:
+      return absl::OutOfRangeError(error.message);
+    case 429:
+      return absl::ResourceExhaustedError(error.message);
+    case 503:
+      return absl::UnavailableError(error.message);
+    default:
+      return absl::InternalError(error.message);
+  }
+}
+
+Json ToolArgumentsFromText(const std::string& text) {
+  // OpenAI sends arguments as serialized JSON; the template wants the object back.
+  Json object = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return object.is_discarded() ? Json(text) : object;
+}
+
+std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message) {
+  const std::string role = message.role;
+  if (role == "developer") message.role = "system";
+  if (message.role != "system" && message.role != "user" && message.role != "assistant" &&
+      message.role != "tool") {
+    return BadField(path + ".role", role.empty() ? "is required"
+                                                 : "must be one of system, developer, user, "
+                                                   "assistant, tool; got \"" +
+                                                       role + "\"");
+  }
+  if (!message.tool_calls.empty() && message.role != "assistant") {
+    return BadField(path + ".tool_calls", "only assistant messages carry tool calls");
+  }
+  for (size_t i = 0; i < message.tool_calls.size(); ++i) {
+    if (message.tool_calls[i].name.empty()) {
+      return BadField(absl::StrCat(path, ".tool_calls[", i, "].function.name"), "is required");
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<ApiError> ParseJsonBody(const std::string& body, Json& out) {

@@ -68,6 +68,17 @@ struct CompletionRequest {
   std::vector<int32_t> prompt_tokens;  // non-empty when the client sent ids
 };
 
+// The inverse mapping, for the gRPC API: 400 → InvalidArgument, 404 → NotFound, 413 →
+// OutOfRange, 503 → Unavailable, 429 → ResourceExhausted, 401 → Unauthenticated.
+absl::Status StatusFromApiError(const ApiError& error);
+
+// A tool call's serialized arguments as the chat template wants them: the JSON object, or
+// the text itself when it is not JSON.
+Json ToolArgumentsFromText(const std::string& text);
+// Checks one message of a conversation (`path` names it, e.g. "messages[2]"): a known role
+// ("developer" becomes "system"), tool calls only on assistant messages, each with a name.
+std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message);
+
 // Parses a request body (bytes) into JSON; 400 with the parser's position on failure.
 std::optional<ApiError> ParseJsonBody(const std::string& body, Json& out);
 // Validates a chat body; returns the first problem, or nullopt with `out` filled.

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <ctime>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -16,9 +15,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "daemon/http/generation_runner.h"
 #include "daemon/http/openai_request.h"
+#include "daemon/http/request_preparation.h"
 #include "spdlog/spdlog.h"
 
 namespace zen::http {
@@ -145,13 +144,6 @@ class OpenAiHttpServer::Impl {
   void HandleHealth(httplib::Response& res);
   void HandleModels(const httplib::Request& req, httplib::Response& res);
   void HandleGeneration(const httplib::Request& req, httplib::Response& res, bool chat);
-
-  std::optional<ApiError> ResolveModel(const std::string& requested, std::string& model);
-  std::optional<ApiError> PrepareChat(const ChatRequest& chat, PreparedGeneration& out);
-  std::optional<ApiError> PrepareCompletion(const CompletionRequest& completion,
-                                            PreparedGeneration& out);
-  // Tokenizes (unless tokens are given), checks the context and sets max_tokens.
-  std::optional<ApiError> PreparePrompt(const CommonRequest& common, PreparedGeneration& out);
 
   const OpenAiServerOptions options_;
   InferenceBackend& backend_;
@@ -327,92 +319,6 @@ void OpenAiHttpServer::Impl::HandleModels(const httplib::Request& req, httplib::
   SendJson(res, 200, Json::object({{"object", "list"}, {"data", std::move(data)}}));
 }
 
-std::optional<ApiError> OpenAiHttpServer::Impl::ResolveModel(const std::string& requested,
-                                                             std::string& model) {
-  const BackendStatus status = backend_.Health();
-  if (!status.ready) {
-    return ApiError{
-        503,
-        absl::StrCat("the cluster is not ready", status.detail.empty() ? "" : ": ", status.detail),
-        "", "service_unavailable"};
-  }
-  const std::vector<ModelInfo> models = backend_.Models();
-  if (models.empty()) return ApiError{503, "no model is loaded", "", "service_unavailable"};
-  if (requested.empty()) {
-    model = models.front().id;
-    return std::nullopt;
-  }
-  std::vector<std::string> ids;
-  for (const ModelInfo& info : models) {
-    if (info.id == requested) {
-      model = info.id;
-      return std::nullopt;
-    }
-    ids.push_back(info.id);
-  }
-  return ApiError{404,
-                  absl::StrCat("model \"", requested,
-                               "\" does not exist; this server has: ", absl::StrJoin(ids, ", ")),
-                  "model", "model_not_found"};
-}
-
-std::optional<ApiError> OpenAiHttpServer::Impl::PreparePrompt(const CommonRequest& common,
-                                                              PreparedGeneration& out) {
-  GenerateRequest& request = out.request;
-  if (request.prompt_tokens.empty()) {
-    auto tokens = backend_.Tokenize(request.model, request.prompt_text);
-    if (!tokens.ok()) return ApiErrorFromStatus(tokens.status());
-    request.prompt_tokens = *std::move(tokens);
-  }
-  if (request.prompt_tokens.empty())
-    return ApiError{400, "prompt: must not be empty", "prompt", ""};
-  const int context = backend_.ContextLength(request.model);
-  const int prompt_length = static_cast<int>(request.prompt_tokens.size());
-  if (prompt_length >= context) {
-    return ApiError{
-        413,
-        absl::StrCat("the prompt is ", prompt_length, " tokens but the model's context ", "holds ",
-                     context, " (prompt plus answer); shorten the prompt"),
-        out.chat ? "messages" : "prompt", "context_length_exceeded"};
-  }
-  // Asking for more than fits is not an error: the answer ends with finish_reason "length".
-  request.max_tokens = std::min(common.max_tokens.value_or(context), context - prompt_length);
-  out.stop = common.stop;
-  out.include_usage = common.include_usage;
-  out.created = static_cast<int64_t>(std::time(nullptr));
-  out.id = RandomId(out.chat ? "chatcmpl-" : "cmpl-");
-  return std::nullopt;
-}
-
-std::optional<ApiError> OpenAiHttpServer::Impl::PrepareChat(const ChatRequest& chat,
-                                                            PreparedGeneration& out) {
-  out.chat = true;
-  if (auto error = ResolveModel(chat.common.model, out.request.model)) return error;
-  const node::ChatTemplate chat_template = backend_.ChatTemplateFor(out.request.model);
-  const bool thinking = DecideThinking(chat);
-  node::ChatRenderOptions render;
-  render.enable_thinking = thinking;
-  // tool_choice "none" hides the tools from the model; "required" and a named function are
-  // passed as "auto" (no constrained decoding), see docs/http-api.md.
-  if (chat.tool_choice != ToolChoice::kNone) render.tools = chat.tools;
-  auto prompt = chat_template.Render(chat.messages, render);
-  if (!prompt.ok()) return ApiError{400, std::string(prompt.status().message()), "messages", ""};
-  out.request.prompt_text = *std::move(prompt);
-  out.request.sampling = ResolveSampling(chat.common, thinking);
-  out.starts_in_reasoning = thinking && chat_template.generation_opens_think();
-  return PreparePrompt(chat.common, out);
-}
-
-std::optional<ApiError> OpenAiHttpServer::Impl::PrepareCompletion(
-    const CompletionRequest& completion, PreparedGeneration& out) {
-  out.chat = false;
-  if (auto error = ResolveModel(completion.common.model, out.request.model)) return error;
-  out.request.prompt_text = completion.prompt;
-  out.request.prompt_tokens = completion.prompt_tokens;
-  out.request.sampling = ResolveSampling(completion.common, /*thinking=*/false);
-  return PreparePrompt(completion.common, out);
-}
-
 void OpenAiHttpServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Response& res,
                                               bool chat) {
   Json body;
@@ -422,12 +328,12 @@ void OpenAiHttpServer::Impl::HandleGeneration(const httplib::Request& req, httpl
   if (chat) {
     ChatRequest request;
     if (auto error = ParseChatRequest(body, request)) return SendError(res, *error);
-    if (auto error = PrepareChat(request, *prepared)) return SendError(res, *error);
+    if (auto error = PrepareChat(backend_, request, *prepared)) return SendError(res, *error);
     stream = request.common.stream;
   } else {
     CompletionRequest request;
     if (auto error = ParseCompletionRequest(body, request)) return SendError(res, *error);
-    if (auto error = PrepareCompletion(request, *prepared)) return SendError(res, *error);
+    if (auto error = PrepareCompletion(backend_, request, *prepared)) return SendError(res, *error);
     stream = request.common.stream;
   }
 
