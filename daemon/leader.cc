@@ -95,6 +95,13 @@ absl::StatusOr<pb::JoinResponse> Leader::Join(const pb::Capabilities& c) {
     for (Member& m : members_) {
       if (m.capabilities.name() == c.name()) member = &m;
     }
+    if (member != nullptr && member->state != pb::NODE_STATE_LOST && c.incarnation() != 0 &&
+        member->capabilities.incarnation() == c.incarnation()) {
+      // The same process, which missed heartbeats while the leader was busy assigning
+      // slices: it keeps its place and the plan stands.
+      member->misses = 0;
+      return Welcome();
+    }
     if (member == nullptr) {
       members_.emplace_back();
       member = &members_.back();
@@ -110,9 +117,13 @@ absl::StatusOr<pb::JoinResponse> Leader::Join(const pb::Capabilities& c) {
   }
   spdlog::info("node {} joined", Describe(c));
   cv_.notify_all();
+  return Welcome();
+}
+
+pb::JoinResponse Leader::Welcome() const {
   pb::JoinResponse response;
-  response.set_leader_name(me.name());
-  response.set_cluster_id(me.model_fingerprint());
+  response.set_leader_name(self_->capabilities().name());
+  response.set_cluster_id(self_->capabilities().model_fingerprint());
   response.set_heartbeat_interval_ms(self_->config().heartbeat_ms);
   return response;
 }

@@ -52,6 +52,8 @@ class Leader {
     std::string error;  // why it is not serving, when it is not
   };
 
+  // The answer to an admitted Join.
+  pb::JoinResponse Welcome() const;
   void Loop();
   void HeartbeatMembers();
   // Plans over the live members and assigns every slice; sets dirty_ again on failure.

@@ -71,6 +71,7 @@ absl::Status NodeDaemon::Start(RequestAuthorizer api_authorizer) {
   capabilities_.set_model_path(config_.model_path);
   capabilities_.set_model_fingerprint(model_.fingerprint);
   capabilities_.set_max_layers(config_.max_layers);
+  capabilities_.set_incarnation(std::random_device()() | (uint64_t{std::random_device()()} << 32));
   spdlog::info("node {}: model {} ({} layers), budget {}, speed {:.1f} GB/s of weights",
                config_.name, config_.model_path, model_.config.n_layers,
                FormatBytes(config_.memory_budget_bytes), speed.weight_bytes_per_second / 1e9);
