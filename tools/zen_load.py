@@ -156,6 +156,7 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--variants", type=int, default=4, help="distinct prompts")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--verbose", action="store_true", help="print every request's figures")
     args = parser.parse_args()
 
     os.environ.setdefault("ZEN_PROTO_DIR", os.path.join(ROOT, "proto"))
@@ -223,6 +224,10 @@ def main():
 
         done = [(job, r) for job, r in zip(jobs, results) if r is not None]
         wrong = [job for job, r in done if r[0] != reference[job]]
+        if args.verbose:
+            for job, r in done:
+                print(f"  {job[0]:8} prompt {job[1]}: first token {r[1] * 1000:6.0f} ms, "
+                      f"total {r[2] * 1000:6.0f} ms, {r[3]} tokens")
         ttft = [r[1] for _, r in done]
         total = [r[2] for _, r in done]
         tokens = sum(r[3] for _, r in done)
@@ -231,9 +236,17 @@ def main():
               f"{len(wrong)} differ from their solo run; {len(errors)} failed")
         for e in errors[:5]:
             print("  error:", e)
+        for job in wrong[:5]:
+            got = next(r[0] for j, r in done if j == job and r[0] != reference[job])
+            want = reference[job]
+            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                      min(len(got), len(want)))
+            print(f"  differs: {job}, from position {at} of {len(want)}")
         if done:
             print(f"time to first token: p50 {percentile(ttft, 50) * 1000:.0f} ms, "
-                  f"p95 {percentile(ttft, 95) * 1000:.0f} ms")
+                  f"p95 {percentile(ttft, 95) * 1000:.0f} ms (" + ", ".join(
+                      f"{k} p50 {percentile([r[1] for j, r in done if j[0] == k], 50) * 1000:.0f}"
+                      for k in kinds) + " ms; a chat's first token is its first visible text)")
             print(f"total latency:       p50 {percentile(total, 50) * 1000:.0f} ms, "
                   f"p95 {percentile(total, 95) * 1000:.0f} ms, max {max(total) * 1000:.0f} ms")
             print(f"throughput: {tokens} tokens generated, {tokens / wall:.1f} tokens/s "

@@ -37,6 +37,19 @@ std::string Layers(int first, int last) {
   return first < 0 ? "-" : absl::StrCat(first, "..", last);
 }
 
+::zen::v1::SamplingParams ToProto(const Sampling& s) {
+  ::zen::v1::SamplingParams out;
+  out.set_temperature(s.temperature);
+  out.set_top_k(s.top_k);
+  out.set_top_p(s.top_p);
+  out.set_min_p(s.min_p);
+  out.set_presence_penalty(s.presence_penalty);
+  out.set_frequency_penalty(s.frequency_penalty);
+  out.set_repetition_penalty(s.repetition_penalty);
+  out.set_seed(s.seed);
+  return out;
+}
+
 ::zen::v1::ToolCall ToProto(const ToolCall& call) {
   ::zen::v1::ToolCall out;
   out.set_id(call.id);
@@ -71,17 +84,7 @@ ToolCall FromProto(const ::zen::v1::ToolCall& call) {
     request.set_thinking(*o.enable_thinking ? ::zen::v1::THINKING_ON : ::zen::v1::THINKING_OFF);
   }
   request.set_max_tokens(o.max_tokens);
-  if (o.sampling) {
-    ::zen::v1::SamplingParams* s = request.mutable_sampling();
-    s->set_temperature(o.sampling->temperature);
-    s->set_top_k(o.sampling->top_k);
-    s->set_top_p(o.sampling->top_p);
-    s->set_min_p(o.sampling->min_p);
-    s->set_presence_penalty(o.sampling->presence_penalty);
-    s->set_frequency_penalty(o.sampling->frequency_penalty);
-    s->set_repetition_penalty(o.sampling->repetition_penalty);
-    s->set_seed(o.sampling->seed);
-  }
+  if (o.sampling) *request.mutable_sampling() = ToProto(*o.sampling);
   for (const std::string& stop : o.stop) request.add_stop(stop);
   return request;
 }
@@ -142,15 +145,7 @@ absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
   request.set_enable_thinking(o.enable_thinking);
   request.set_max_tokens(o.max_tokens);
   request.set_ignore_eos(o.ignore_eos);
-  auto* s = request.mutable_sampling();
-  s->set_temperature(o.temperature);
-  s->set_top_k(o.top_k);
-  s->set_top_p(o.top_p);
-  s->set_min_p(o.min_p);
-  s->set_presence_penalty(o.presence_penalty);
-  s->set_frequency_penalty(o.frequency_penalty);
-  s->set_repetition_penalty(o.repetition_penalty);
-  s->set_seed(o.seed);
+  *request.mutable_sampling() = ToProto(o.sampling);
   for (const std::string& stop : o.stop) request.add_stop(stop);
   request.set_model(o.model);
 
@@ -265,38 +260,39 @@ absl::StatusOr<ChatResult> Client::Chat(const ChatOptions& options, const ChatCa
   return result;
 }
 
+absl::StatusOr<::zen::v1::TokenizeResponse> Client::CallTokenize(
+    const ::zen::v1::TokenizeRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context, 10000);
+  ::zen::v1::TokenizeResponse response;
+  if (absl::Status st =
+          FromGrpc(stubs_->inference->Tokenize(&context, request, &response), address_);
+      !st.ok()) {
+    return st;
+  }
+  return response;
+}
+
 absl::StatusOr<TokenizeResult> Client::Tokenize(const std::string& text, bool no_special,
                                                 bool with_pieces) {
   ::zen::v1::TokenizeRequest request;
   request.set_text(text);
   request.set_no_special(no_special);
   request.set_with_pieces(with_pieces);
-  grpc::ClientContext context;
-  SetDeadline(context, 10000);
-  ::zen::v1::TokenizeResponse response;
-  if (absl::Status st =
-          FromGrpc(stubs_->inference->Tokenize(&context, request, &response), address_);
-      !st.ok()) {
-    return st;
-  }
+  auto response = CallTokenize(request);
+  if (!response.ok()) return response.status();
   TokenizeResult result;
-  result.ids.assign(response.ids().begin(), response.ids().end());
-  result.pieces.assign(response.pieces().begin(), response.pieces().end());
+  result.ids.assign(response->ids().begin(), response->ids().end());
+  result.pieces.assign(response->pieces().begin(), response->pieces().end());
   return result;
 }
 
 absl::StatusOr<std::string> Client::Detokenize(std::span<const int32_t> ids) {
   ::zen::v1::TokenizeRequest request;
   request.mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
-  grpc::ClientContext context;
-  SetDeadline(context, 10000);
-  ::zen::v1::TokenizeResponse response;
-  if (absl::Status st =
-          FromGrpc(stubs_->inference->Tokenize(&context, request, &response), address_);
-      !st.ok()) {
-    return st;
-  }
-  return response.text();
+  auto response = CallTokenize(request);
+  if (!response.ok()) return response.status();
+  return response->text();
 }
 
 absl::StatusOr<std::vector<::zen::v1::ModelInfo>> Client::ListModels() {

@@ -16,13 +16,8 @@
 
 namespace zen::client {
 
-// What to generate and how to sample it (all zero: greedy).
-struct GenerateOptions {
-  std::string prompt;           // text, tokenized by the entry node
-  std::vector<int32_t> tokens;  // or token ids (used when non-empty)
-  bool chat = false;            // wrap the prompt as one user turn of the chat template
-  bool enable_thinking = true;
-  int max_tokens = 0;  // 0: until end of generation or the context is full
+// How to pick tokens; zero top_p / repetition_penalty mean off, temperature 0 greedy.
+struct Sampling {
   float temperature = 0;
   int top_k = 0;
   float top_p = 0;
@@ -31,6 +26,16 @@ struct GenerateOptions {
   float frequency_penalty = 0;
   float repetition_penalty = 0;
   uint64_t seed = 0;
+};
+
+// What to generate and how to sample it (all zero: greedy).
+struct GenerateOptions {
+  std::string prompt;           // text, tokenized by the entry node
+  std::vector<int32_t> tokens;  // or token ids (used when non-empty)
+  bool chat = false;            // wrap the prompt as one user turn of the chat template
+  bool enable_thinking = true;
+  int max_tokens = 0;  // 0: until end of generation or the context is full
+  Sampling sampling;   // all zero: greedy
   std::vector<std::string> stop;
   bool ignore_eos = false;
   std::string model;  // empty: the model the cluster serves
@@ -76,18 +81,6 @@ struct ChatMessage {
 
 // A message of just a role and its text.
 ChatMessage TextMessage(std::string role, std::string content);
-
-// How to pick tokens; zero top_p / repetition_penalty mean off, temperature 0 greedy.
-struct Sampling {
-  float temperature = 0;
-  int top_k = 0;
-  float top_p = 0;
-  float min_p = 0;
-  float presence_penalty = 0;
-  float frequency_penalty = 0;
-  float repetition_penalty = 0;
-  uint64_t seed = 0;
-};
 
 // A conversation to answer.
 struct ChatOptions {
@@ -177,6 +170,10 @@ class Client {
 
  private:
   struct Stubs;
+  // One Tokenize call, for both directions.
+  absl::StatusOr<::zen::v1::TokenizeResponse> CallTokenize(
+      const ::zen::v1::TokenizeRequest& request);
+
   std::string address_;
   std::unique_ptr<Stubs> stubs_;
 };

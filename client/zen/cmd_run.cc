@@ -164,14 +164,7 @@ int RunRemote(const RunFlags& f) {
     client::GenerateOptions o;
     o.prompt = f.prompt;
     o.max_tokens = f.max_tokens;
-    o.temperature = s.temperature;
-    o.top_k = s.top_k;
-    o.top_p = s.top_p;
-    o.min_p = s.min_p;
-    o.presence_penalty = s.presence_penalty;
-    o.frequency_penalty = s.frequency_penalty;
-    o.repetition_penalty = s.repetition_penalty;
-    o.seed = s.seed;
+    o.sampling = s;
     o.stop = f.stop;
     auto result =
         cluster.Generate(o, [&](std::string_view text, std::span<const int32_t>) { print(text); });

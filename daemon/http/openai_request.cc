@@ -281,7 +281,7 @@ std::optional<ApiError> ParseMessages(const Json* messages, std::vector<node::Ch
     if (const Json* calls = fields.Get("tool_calls")) {
       ZEN_HTTP_CHECK(ParseToolCalls(*calls, fields.Path("tool_calls"), parsed.tool_calls));
     }
-    ZEN_HTTP_CHECK(CheckChatMessage(path, parsed));
+    ZEN_HTTP_CHECK(CheckChatMessage(path, parsed, fields.Get("tool_calls") != nullptr));
     out.push_back(std::move(parsed));
   }
   return std::nullopt;
@@ -374,54 +374,35 @@ Json ErrorBody(const ApiError& error) {
   return body;
 }
 
+namespace {
+
+// Status codes and the HTTP statuses they travel as, both ways; the rest are 500 / Internal.
+constexpr std::pair<absl::StatusCode, int> kHttpStatuses[] = {
+    {absl::StatusCode::kInvalidArgument, 400},   {absl::StatusCode::kUnauthenticated, 401},
+    {absl::StatusCode::kNotFound, 404},          {absl::StatusCode::kOutOfRange, 413},
+    {absl::StatusCode::kResourceExhausted, 429}, {absl::StatusCode::kUnavailable, 503},
+    {absl::StatusCode::kCancelled, 503},
+};
+
+}  // namespace
+
 ApiError ApiErrorFromStatus(const absl::Status& status) {
   ApiError error;
   error.message = std::string(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-      error.http_status = 400;
-      break;
-    case absl::StatusCode::kOutOfRange:
-      error.http_status = 413;
-      error.code = "context_length_exceeded";
-      break;
-    case absl::StatusCode::kNotFound:
-      error.http_status = 404;
-      break;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kCancelled:
-      error.http_status = 503;
-      break;
-    case absl::StatusCode::kResourceExhausted:
-      error.http_status = 429;
-      break;
-    case absl::StatusCode::kUnauthenticated:
-      error.http_status = 401;
-      break;
-    default:
-      error.http_status = 500;
-      break;
+  error.http_status = 500;
+  for (const auto& [code, http_status] : kHttpStatuses) {
+    if (code == status.code()) error.http_status = http_status;
   }
+  if (status.code() == absl::StatusCode::kOutOfRange) error.code = "context_length_exceeded";
   return error;
 }
 
 absl::Status StatusFromApiError(const ApiError& error) {
-  switch (error.http_status) {
-    case 400:
-      return absl::InvalidArgumentError(error.message);
-    case 401:
-      return absl::UnauthenticatedError(error.message);
-    case 404:
-      return absl::NotFoundError(error.message);
-    case 413:
-      return absl::OutOfRangeError(error.message);
-    case 429:
-      return absl::ResourceExhaustedError(error.message);
-    case 503:
-      return absl::UnavailableError(error.message);
-    default:
-      return absl::InternalError(error.message);
+  // The first match wins, so 503 comes back as Unavailable.
+  for (const auto& [code, http_status] : kHttpStatuses) {
+    if (http_status == error.http_status) return absl::Status(code, error.message);
   }
+  return absl::InternalError(error.message);
 }
 
 Json ToolArgumentsFromText(const std::string& text) {
@@ -430,7 +411,8 @@ Json ToolArgumentsFromText(const std::string& text) {
   return object.is_discarded() ? Json(text) : object;
 }
 
-std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message) {
+std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message,
+                                         bool tool_calls_given) {
   const std::string role = message.role;
   if (role == "developer") message.role = "system";
   if (message.role != "system" && message.role != "user" && message.role != "assistant" &&
@@ -440,7 +422,7 @@ std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMess
                                                    "assistant, tool; got \"" +
                                                        role + "\"");
   }
-  if (!message.tool_calls.empty() && message.role != "assistant") {
+  if ((tool_calls_given || !message.tool_calls.empty()) && message.role != "assistant") {
     return BadField(path + ".tool_calls", "only assistant messages carry tool calls");
   }
   for (size_t i = 0; i < message.tool_calls.size(); ++i) {

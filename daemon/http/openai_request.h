@@ -76,8 +76,10 @@ absl::Status StatusFromApiError(const ApiError& error);
 // the text itself when it is not JSON.
 Json ToolArgumentsFromText(const std::string& text);
 // Checks one message of a conversation (`path` names it, e.g. "messages[2]"): a known role
-// ("developer" becomes "system"), tool calls only on assistant messages, each with a name.
-std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message);
+// ("developer" becomes "system"), tool calls (even an empty list, when `tool_calls_given`)
+// only on assistant messages, each with a name.
+std::optional<ApiError> CheckChatMessage(const std::string& path, node::ChatMessage& message,
+                                         bool tool_calls_given = false);
 
 // Parses a request body (bytes) into JSON; 400 with the parser's position on failure.
 std::optional<ApiError> ParseJsonBody(const std::string& body, Json& out);

@@ -333,6 +333,18 @@ class ApiTest(unittest.TestCase):
                                       sampling=P.SamplingParams(top_k=20, top_p=0.95))
         self.assertTrue(r.stdout.startswith(content), (r.stdout, content))
 
+    def test_zen_run_chat_with_a_system_message(self):
+        r = subprocess.run([h.ZEN, "run", "--host", self.api, "--chat", "--system",
+                            "You are terse.", "--prompt", "hello", "-n", "8", "--temp", "0",
+                            "-v"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, reasoning, content, _, last = self.chat(
+            [P.ChatMessage(role="system", content="You are terse."), user("hello")],
+            max_tokens=8, thinking=P.THINKING_ON, sampling=P.SamplingParams())
+        shown = (f"<think>\n{reasoning}\n</think>\n\n" if reasoning else "") + content
+        self.assertEqual(r.stdout, shown + "\n")
+        self.assertIn(f"{last.usage.prompt_tokens} prompt tokens", r.stderr)
+
     def test_zz_logs_hold_no_prompt_or_answer_text(self):
         # Runs last (alphabetically): every test above sent MARKER or other text.
         for node in self.cluster.nodes:
