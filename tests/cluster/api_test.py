@@ -345,6 +345,19 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(r.stdout, shown + "\n")
         self.assertIn(f"{last.usage.prompt_tokens} prompt tokens", r.stderr)
 
+    def test_seeded_sampling_matches_the_local_engine(self):
+        # The last node samples with node::Sampler, as `zen run --model` does locally.
+        args = ["--prompt", "Once upon a time", "-n", "24", "--temp", "0.9", "--top-k", "40",
+                "--seed", "11"]
+        local = subprocess.run([h.ZEN, "run", "--model", h.model_path(MODEL), "--ctx",
+                                str(CONTEXT)] + args, capture_output=True, text=True, timeout=60)
+        remote = subprocess.run([h.ZEN, "run", "--host", self.api] + args, capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(local.returncode, 0, local.stderr)
+        self.assertEqual(remote.returncode, 0, remote.stderr)
+        self.assertEqual(remote.stdout, local.stdout)
+        self.assertGreater(len(set(local.stdout)), 3)  # sampled, not one repeated token
+
     def test_zz_logs_hold_no_prompt_or_answer_text(self):
         # Runs last (alphabetically): every test above sent MARKER or other text.
         for node in self.cluster.nodes:
