@@ -49,16 +49,16 @@ absl::StatusOr<security::ClusterIdentity> EnrollOnce(
 }  // namespace
 
 std::string CertificateName(std::string_view node_name) {
-  std::string name;
-  if (node_name.empty() || node_name.front() == '-' || node_name.front() == '.') {
-    name.push_back('n');
-  }
+  std::string mapped;
   for (char c : node_name) {
-    if (name.size() == 63) break;
     const bool allowed =
         std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-    name.push_back(allowed ? c : '-');
+    mapped.push_back(allowed ? c : '-');
   }
+  // A name must start with a letter, digit or '_'.
+  const bool bad_start = mapped.empty() || mapped.front() == '-' || mapped.front() == '.';
+  std::string name = bad_start ? "n" : "";
+  name.append(mapped, 0, 63 - name.size());
   return name;
 }
 
