@@ -89,6 +89,17 @@ ToolCall FromProto(const ::zen::v1::ToolCall& call) {
   return request;
 }
 
+// Copies the finish reason and usage that the last message of a stream carries.
+template <typename Response, typename Result>
+void TakeFinish(const Response& piece, Result* result) {
+  if (piece.finish_reason() == ::zen::v1::FINISH_REASON_UNSPECIFIED) return;
+  result->finish_reason = FinishReasonName(piece.finish_reason());
+  result->prompt_tokens = piece.usage().prompt_tokens();
+  result->completion_tokens = piece.usage().completion_tokens();
+  result->prefill_ms = piece.usage().prefill_ms();
+  result->decode_ms = piece.usage().decode_ms();
+}
+
 void SetDeadline(grpc::ClientContext& context, int timeout_ms) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
 }
@@ -160,13 +171,7 @@ absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
     if (on_piece && (!piece.text().empty() || piece.tokens_size() > 0)) {
       on_piece(piece.text(), std::span<const int32_t>(piece.tokens().data(), piece.tokens_size()));
     }
-    if (piece.finish_reason() != ::zen::v1::FINISH_REASON_UNSPECIFIED) {
-      result.finish_reason = FinishReasonName(piece.finish_reason());
-      result.prompt_tokens = piece.usage().prompt_tokens();
-      result.completion_tokens = piece.usage().completion_tokens();
-      result.prefill_ms = piece.usage().prefill_ms();
-      result.decode_ms = piece.usage().decode_ms();
-    }
+    TakeFinish(piece, &result);
   }
   if (absl::Status st = FromGrpc(reader->Finish(), address_); !st.ok()) return st;
   return result;
@@ -237,13 +242,7 @@ absl::StatusOr<ChatResult> Client::Chat(const ChatOptions& options, const ChatCa
     result.tool_calls.insert(result.tool_calls.end(), delta.tool_calls.begin(),
                              delta.tool_calls.end());
     result.warnings.insert(result.warnings.end(), delta.warnings.begin(), delta.warnings.end());
-    if (piece.finish_reason() != ::zen::v1::FINISH_REASON_UNSPECIFIED) {
-      result.finish_reason = FinishReasonName(piece.finish_reason());
-      result.prompt_tokens = piece.usage().prompt_tokens();
-      result.completion_tokens = piece.usage().completion_tokens();
-      result.prefill_ms = piece.usage().prefill_ms();
-      result.decode_ms = piece.usage().decode_ms();
-    }
+    TakeFinish(piece, &result);
     if (on_delta && !on_delta(delta)) {
       abandoned = true;
       context.TryCancel();
