@@ -85,39 +85,15 @@ Weights MakeWeights(TensorType type, int64_t n_rows, int64_t n_cols) {
   return w;
 }
 
-// args: n_cols, n_rows, threads
-void BM_MatVec(benchmark::State& state, TensorType type) {
-  const int64_t n_cols = state.range(0), n_rows = state.range(1);
-  const int threads = static_cast<int>(state.range(2));
-  const double bandwidth = ReadBandwidth();
-  const Weights w = MakeWeights(type, n_rows, n_cols);
-  std::vector<float> x(static_cast<size_t>(n_cols)), y(static_cast<size_t>(n_rows));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> dist;
-  for (float& v : x) v = dist(rng);
-  ThreadPool& pool = Pool(threads);
-  size_t i = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    MatMul(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
-    benchmark::DoNotOptimize(y.data());
-    i = (i + 1) % w.copies.size();
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double rate = static_cast<double>(w.bytes_per_copy) * state.iterations() / seconds;
-  state.counters["GB/s"] = rate / 1e9;
-  state.counters["of_bw"] = rate / bandwidth;
-  state.SetLabel(std::string(ActivePath()));
-}
-
-// BM_MatVec on weights packed at load (packed_matmul.h). args: n_cols, n_rows, threads
-void BM_MatVecPacked(benchmark::State& state, TensorType type) {
+// Decode: one activation row, weights streamed from DRAM; packed_weights: repacked at load
+// (packed_matmul.h). args: n_cols, n_rows, threads
+void BM_MatVec(benchmark::State& state, TensorType type, bool packed_weights) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
   const int threads = static_cast<int>(state.range(2));
   const double bandwidth = ReadBandwidth();
   Weights w = MakeWeights(type, n_rows, n_cols);
   for (std::vector<uint8_t>& copy : w.copies) {
+    if (!packed_weights) break;
     std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols));
     PackWeights(type, copy.data(), n_rows, n_cols, packed.data(), nullptr);
     copy = std::move(packed);
@@ -130,7 +106,11 @@ void BM_MatVecPacked(benchmark::State& state, TensorType type) {
   size_t i = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    MatMulPacked(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+    if (packed_weights) {
+      MatMulPacked(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+    } else {
+      MatMul(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+    }
     benchmark::DoNotOptimize(y.data());
     i = (i + 1) % w.copies.size();
   }
@@ -139,7 +119,7 @@ void BM_MatVecPacked(benchmark::State& state, TensorType type) {
   const double rate = static_cast<double>(w.bytes_per_copy) * state.iterations() / seconds;
   state.counters["GB/s"] = rate / 1e9;
   state.counters["of_bw"] = rate / bandwidth;
-  state.SetLabel(std::string(ActivePath()) + " packed");
+  state.SetLabel(std::string(ActivePath()) + (packed_weights ? " packed" : ""));
 }
 
 // args: n_cols, n_rows, n_x, threads
@@ -276,16 +256,14 @@ void RegisterAll() {
   for (TensorType type :
        {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kQ8_0}) {
     const std::string name = "MatVec/" + std::string(GetTypeTraits(type).name);
-    auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_MatVec, type);
-    b->ArgNames({"cols", "rows", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
-    for (const auto& [cols, rows] : shapes) {
-      for (int threads : {1, 2}) b->Args({cols, rows, threads});
-    }
-    if (!HasPackedLayout(type)) continue;
-    auto* p = benchmark::RegisterBenchmark((name + "/packed").c_str(), BM_MatVecPacked, type);
-    p->ArgNames({"cols", "rows", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
-    for (const auto& [cols, rows] : shapes) {
-      for (int threads : {1, 2}) p->Args({cols, rows, threads});
+    for (bool packed : {false, true}) {
+      if (packed && !HasPackedLayout(type)) continue;
+      auto* b = benchmark::RegisterBenchmark((name + (packed ? "/packed" : "")).c_str(), BM_MatVec,
+                                             type, packed);
+      b->ArgNames({"cols", "rows", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+      for (const auto& [cols, rows] : shapes) {
+        for (int threads : {1, 2}) b->Args({cols, rows, threads});
+      }
     }
   }
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ6_K,
