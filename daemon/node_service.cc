@@ -94,6 +94,18 @@ grpc::Status NodeService::Join(grpc::ServerContext* context, const pb::JoinReque
   }
   if (grpc::Status s = CheckPeer(*context); !s.ok()) return s;
   if (grpc::Status s = RequireLeader("join"); !s.ok()) return s;
+  if (identity != nullptr) {
+    // A member cannot take another member's place: its name is the one it enrolled with.
+    const std::string certified = security::PeerNodeName(*context).value_or("");
+    const std::string& name = request->capabilities().name();
+    if (certified != CertificateName(name)) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("node ", name, " presents the certificate of node ", certified,
+                       "; start it with the --name it enrolled with, or enroll it anew (empty "
+                       "--state-dir, --token)"));
+    }
+  }
   auto joined = daemon_->leader()->Join(request->capabilities());
   if (!joined.ok()) return ToGrpc(joined.status());
   *response = *joined;

@@ -17,6 +17,7 @@ import json
 import http.client
 import math
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -455,6 +456,12 @@ class ClusterTest(unittest.TestCase):
         # A zend of another cluster (its own CA) cannot join, and says why.
         joiners = [(h.Node("stranger", model, h.free_port(), join=cl.leader_address,
                            log_dir=self.log_dir, state_dir=stranger_dir), 2, "another cluster")]
+        # A member's certificate does not let another name in (no taking over a place).
+        copied = os.path.join(h.temp_dir("zen-copied-"), "state")
+        shutil.copytree(member.state_dir, copied)
+        joiners.append((h.Node("node9", model, h.free_port(), join=cl.leader_address,
+                               log_dir=self.log_dir, state_dir=copied), 2,
+                        "presents the certificate of node node1"))
         # Bad tokens fail with what is wrong; no token at all says how to get one.
         good = h.make_token(leader.state_dir)
         prefix, secret = good.rsplit(".", 1)
