@@ -146,6 +146,7 @@ absl::Status RunChat(http::InferenceBackend& backend, const ::zen::v1::ChatReque
   if (outcome.finish == http::FinishReason::kError ||
       outcome.finish == http::FinishReason::kCancelled) {
     if (!cancel.cancelled()) {
+      if (!outcome.failure.ok()) return outcome.failure;
       return http::StatusFromApiError(
           outcome.error.value_or(http::ApiError{500, "generation failed", "", ""}));
     }

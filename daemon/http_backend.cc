@@ -117,6 +117,7 @@ absl::Status DaemonHttpBackend::Generate(const http::GenerateRequest& request,
   last.usage = usage;
   if (!status.ok()) {
     last.finish = http::FinishReason::kError;
+    last.error_code = status.code();
     last.error = std::string(status.message());
   } else {
     last.finish = outcome.finish == GenerationOutcome::Finish::kStop ? http::FinishReason::kStop

@@ -134,6 +134,10 @@ GenerationOutcome RunGeneration(InferenceBackend& backend, const PreparedGenerat
       finished = true;
       outcome.finish = event.finish;
       if (event.finish == FinishReason::kError) {
+        outcome.failure =
+            absl::Status(event.error_code == absl::StatusCode::kOk ? absl::StatusCode::kInternal
+                                                                   : event.error_code,
+                         event.error.empty() ? "generation failed" : event.error);
         outcome.error =
             ApiError{500, event.error.empty() ? "generation failed" : event.error, "", ""};
       }

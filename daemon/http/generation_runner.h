@@ -32,6 +32,7 @@ struct GenerationOutcome {
   FinishReason finish = FinishReason::kNone;
   TokenUsage usage;
   std::optional<ApiError> error;  // set when finish is kError
+  absl::Status failure;           // a backend failure mid-way, with its own status code
   int tool_calls = 0;
   bool client_gone = false;  // a piece could not be delivered
 };

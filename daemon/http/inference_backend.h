@@ -81,7 +81,10 @@ struct GenerateEvent {
   std::string text;
   FinishReason finish = FinishReason::kNone;  // != kNone on the last event only
   std::string error;                          // with kError: a message for the client
-  TokenUsage usage;                           // running totals, including this event
+  // With kError: the failure's status code (UNAVAILABLE for a lost node), which the gRPC
+  // API passes on; HTTP answers 500 whatever it is.
+  absl::StatusCode error_code = absl::StatusCode::kInternal;
+  TokenUsage usage;  // running totals, including this event
 };
 
 // Set by the HTTP layer to ask a running generation to stop (server shutdown, or the

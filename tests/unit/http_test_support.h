@@ -118,7 +118,10 @@ class FakeBackend : public InferenceBackend {
     }
     event.text.clear();
     event.finish = last;
-    if (last == FinishReason::kError) event.error = "node desktop stopped answering";
+    if (last == FinishReason::kError) {
+      event.error = "node desktop stopped answering";
+      event.error_code = absl::StatusCode::kUnavailable;
+    }
     on_event(event);
     ++finished;
     return absl::OkStatus();
