@@ -26,7 +26,9 @@ PackedWeightBuffer::PackedWeightBuffer(size_t bytes) : bytes_(bytes) {
   const uintptr_t addr = reinterpret_cast<uintptr_t>(base);
   data_ = base + ((kHugePage - addr % kHugePage) % kHugePage);
 #if defined(MADV_HUGEPAGE)
-  ::madvise(data_, (bytes + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);
+  // Whole huge pages only: a partly used last one would still be allocated in full, up to
+  // 2 MiB more per matrix (about 250 MiB over Qwen3-4B's 253 matrices).
+  if (bytes >= kHugePage) ::madvise(data_, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
 #endif
   // Keep the mapping's base for munmap: it is data_ minus the alignment offset.
   base_offset_ = static_cast<size_t>(data_ - base);
