@@ -22,7 +22,10 @@ struct DaemonConfig {
   int64_t memory_budget_bytes = 0;  // 0: three quarters of available memory
   int max_layers = 0;               // 0: no cap
   int n_threads = 2;
-  bool discovery = false;
+  // Leader: announce itself on the LAN; a joiner with a token or member certificate but no
+  // --join: find its leader there (daemon/discovery.h).
+  bool discovery = true;
+  int discovery_timeout_ms = 10000;  // a leader beacons every second
   int expect_nodes = 1;           // the leader plans once this many nodes (itself included) joined
   int64_t context_tokens = 4096;  // KV reserved per slice (the planner's context)
   int max_batch_rows = 256;

@@ -82,6 +82,7 @@ absl::Status NodeDaemon::Start(RequestAuthorizer api_authorizer) {
   if (is_leader()) {
     leader_ = std::make_unique<Leader>(this);
     leader_->Start();
+    StartAnnouncing();
   } else {
     join_thread_ = std::thread([this] { JoinLoop(); });
   }
@@ -222,8 +223,40 @@ void NodeDaemon::RequestShutdown(int exit_code) {
   cv_.notify_all();
 }
 
+void NodeDaemon::StartAnnouncing() {
+  if (!config_.discovery) return;
+  if (!identity_) {
+    spdlog::info("LAN discovery off: it needs the cluster identity (not --insecure); use --join");
+    return;
+  }
+  auto cluster = ClusterIdFromCaFingerprint(identity_->ca_fingerprint);
+  const size_t colon = config_.listen.rfind(':');
+  int port = 0;
+  if (colon != std::string::npos) port = std::atoi(config_.listen.c_str() + colon + 1);
+  if (!cluster.ok() || port <= 0 || port > 65535) {
+    spdlog::warn("LAN discovery off: no cluster id or node port for a beacon");
+    return;
+  }
+  Beacon beacon;
+  beacon.cluster_id = *cluster;
+  beacon.node_port = static_cast<uint16_t>(port);
+  beacon.leader_name = config_.name;
+  beacon.model = BeaconModelIdentity(config_.model_path, model_.fingerprint);
+  DiscoveryOptions options;
+  options.interface_address = DiscoveryInterfaceForListen(config_.listen);
+  auto announcer = Announcer::Start(options, beacon);
+  if (!announcer.ok()) {
+    spdlog::warn("LAN discovery off: {}", std::string(announcer.status().message()));
+    return;
+  }
+  announcer_ = std::move(*announcer);
+  spdlog::info("announcing cluster {} on {}:{} (--no-discovery turns this off)",
+               ClusterIdHex(*cluster), options.group, options.port);
+}
+
 void NodeDaemon::Shutdown() {
   RequestShutdown(0);
+  announcer_.reset();  // a node going away stops advertising itself
   if (leader_ != nullptr) leader_->Stop();
   if (join_thread_.joinable()) join_thread_.join();
   // In-flight calls get a bounded grace period, then are cancelled. Clients first: their

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/config.h"
+#include "daemon/discovery.h"
 #include "daemon/inference_service.h"
 #include "daemon/model_profile.h"
 #include "daemon/security/cluster_identity.h"
@@ -93,6 +94,8 @@ class NodeDaemon {
 
  private:
   void JoinLoop();
+  // Leader: starts the LAN beacon unless --no-discovery; never fatal.
+  void StartAnnouncing();
   // PermissionDenied when the leader at --join presents another cluster's CA.
   absl::Status CheckLeaderCluster() const;
   // Builds and starts the node-port and client-API servers.
@@ -108,6 +111,7 @@ class NodeDaemon {
   std::string api_address_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<Leader> leader_;
+  std::unique_ptr<Announcer> announcer_;  // the leader's LAN beacon
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -10,13 +10,17 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "absl/time/time.h"
 #include "daemon/config.h"
+#include "daemon/discovery.h"
 #include "daemon/http/openai_server.h"
 #include "daemon/http_backend.h"
 #include "daemon/node_daemon.h"
 #include "daemon/node_identity.h"
 #include "daemon/security/api_keys.h"
+#include "daemon/security/cluster_identity.h"
 #include "daemon/security/grpc_auth.h"
+#include "daemon/security/join_token.h"
 #include "daemon/security/peer_policy.h"
 #include "daemon/security/secure_files.h"
 #include "daemon/security/security_cli.h"
@@ -130,6 +134,55 @@ int ObtainIdentity(const zen::daemon::DaemonConfig& config, const sigset_t& sign
   return 0;
 }
 
+// A node with no --join that belongs to a cluster (a join token, or a stored member
+// certificate) looks for its leader's beacon on the LAN and joins it; any other node
+// without --join leads. Returns 0, or the exit code after printing why not.
+int FindLeaderOnLan(zen::daemon::DaemonConfig* config) {
+  if (!config->join.empty() || config->insecure) return 0;
+  std::string fingerprint;
+  if (!config->token.empty()) {
+    auto token = zen::security::ParseJoinToken(config->token);
+    if (!token.ok()) {
+      fprintf(stderr, "zend: --token: %s\n", std::string(token.status().message()).c_str());
+      return 2;
+    }
+    fingerprint = token->ca_fingerprint;
+  } else if (zen::security::HasIdentity(config->state_dir)) {
+    auto stored = zen::security::LoadIdentity(config->state_dir);
+    if (!stored.ok() || stored->CanIssueCertificates()) return 0;  // a leader's, or reported later
+    fingerprint = stored->ca_fingerprint;
+  } else {
+    return 0;
+  }
+  if (!config->discovery) {
+    fprintf(stderr,
+            "zend: this node joins a cluster (%s) but --no-discovery is set: pass --join "
+            "ADDR:PORT of the leader's node port\n",
+            config->token.empty() ? "it holds a member certificate" : "--token");
+    return 2;
+  }
+  auto cluster = zen::daemon::ClusterIdFromCaFingerprint(fingerprint);
+  if (!cluster.ok()) {
+    fprintf(stderr, "zend: %s\n", std::string(cluster.status().message()).c_str());
+    return 2;
+  }
+  zen::daemon::DiscoveryOptions options;
+  options.interface_address = zen::daemon::DiscoveryInterfaceForListen(config->listen);
+  options.allow_public_sources = config->allow_public_peers;
+  spdlog::info("looking for the leader of cluster {} on the LAN (up to {} ms)",
+               zen::daemon::ClusterIdHex(*cluster), config->discovery_timeout_ms);
+  auto leader = zen::daemon::DiscoverLeader(options, *cluster,
+                                            absl::Milliseconds(config->discovery_timeout_ms));
+  if (!leader.ok()) {
+    fprintf(stderr, "zend: %s\n", std::string(leader.status().message()).c_str());
+    return 1;
+  }
+  spdlog::info("found leader {} at {} (model {})", leader->beacon.leader_name, leader->address,
+               leader->beacon.model);
+  config->join = leader->address;
+  return 0;
+}
+
 // Runs a node until SIGINT/SIGTERM or a fatal error; returns the exit code.
 int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   const std::string& budget_text = flags.budget_text;
@@ -163,6 +216,7 @@ int RunStart(zen::daemon::DaemonConfig config, const StartFlags& flags) {
   zen::daemon::RequestAuthorizer api_authorizer;
   if (!ApiAuthorizer(config, &keys, &api_authorizer)) return 2;
 
+  if (int code = FindLeaderOnLan(&config); code != 0) return code;
   std::optional<zen::security::ClusterIdentity> identity;
   if (int code = ObtainIdentity(config, signals, &identity); code != 0) return code;
 
@@ -227,7 +281,9 @@ int main(int argc, char** argv) {
                    "beyond loopback it requires API keys (zend apikey create)")
       ->capture_default_str();
   start->add_option("--name", config.name, "Node name, unique in the cluster (default host:port)");
-  start->add_option("--join", config.join, "Leader address:port; without it this node leads");
+  start->add_option("--join", config.join,
+                    "Leader's node port ADDR:PORT; without it, a node with --token or a member "
+                    "certificate finds its leader on the LAN, any other node leads");
   start->add_option("--memory-budget", flags.budget_text,
                     "Memory this node may use for weights, KV-cache and buffers (3GiB, 512MiB); "
                     "default three quarters of available memory");
@@ -268,8 +324,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   start->add_flag("--no-discovery", no_discovery,
-                  "Do not look for peers on the LAN (discovery is not implemented yet; "
-                  "use --join)");
+                  "No LAN discovery: the leader sends no multicast beacons, and a node joining "
+                  "with --token or a member certificate needs --join");
   start
       ->add_option("--http", flags.http,
                    "Address:port of the OpenAI-compatible HTTP API, or \"off\"; beyond "
@@ -290,7 +346,10 @@ int main(int argc, char** argv) {
                   "Let logs contain prompt and generated text (without it they never do)");
   int exit_code = 0;
   zen::security::AddSecurityCommands(app, &exit_code);
-  start->callback([&] { exit_code = RunStart(config, flags); });
+  start->callback([&] {
+    config.discovery = !no_discovery;
+    exit_code = RunStart(config, flags);
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -119,7 +119,7 @@ class Node:
 
     def __init__(self, name, model, port, join=None, max_layers=0, expect=1, extra=(),
                  log_dir=None, api_port=None, state_dir=None, token=None, insecure=False,
-                 api_host="127.0.0.1"):
+                 api_host="127.0.0.1", discovery=False):
         self.name = name
         self.model = model
         self.port = port
@@ -136,6 +136,7 @@ class Node:
         self.token = token
         self.used_token = token  # kept for tests of token reuse
         self.insecure = insecure
+        self.discovery = discovery  # LAN discovery (multicast beacons); off unless a test wants it
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(), f"zend-{name}-{port}.log")
         self.proc = None
         self.log = None
@@ -143,8 +144,9 @@ class Node:
     def command(self):
         cmd = [ZEND, "start", "--model", model_path(self.model), "--listen", self.address,
                "--api", f"{self.api_host}:{self.api_port}", "--name", self.name,
-               "--speed-gbps", "10", "--no-discovery", "--heartbeat-ms", "200",
-               "--max-batch-rows", "128"]
+               "--speed-gbps", "10", "--heartbeat-ms", "200", "--max-batch-rows", "128"]
+        if not self.discovery:
+            cmd += ["--no-discovery"]
         if self.max_layers:
             cmd += ["--max-layers", str(self.max_layers)]
         if self.join:

@@ -18,7 +18,9 @@ import http.client
 import math
 import os
 import shutil
+import socket
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -56,6 +58,29 @@ def cosine(a, b):
 
 def argmax(row):
     return max(range(len(row)), key=row.__getitem__)
+
+
+def multicast_on_loopback_works():
+    """True when a datagram sent to a multicast group over 127.0.0.1 comes back here, as
+    discovery between nodes on one machine needs."""
+    group, port = "239.255.70.71", h.free_port()
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rx.bind((group, port))
+        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                      struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton("127.0.0.1")))
+        rx.settimeout(1)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        tx.sendto(b"probe", (group, port))
+        return rx.recv(16) == b"probe"
+    except OSError:
+        return False
+    finally:
+        rx.close()
+        tx.close()
 
 
 class ClusterTest(unittest.TestCase):
@@ -496,6 +521,38 @@ class ClusterTest(unittest.TestCase):
         stub = h.node_pb2_grpc.NodeStub(grpc.insecure_channel(cl.nodes[1].address))
         self.assertEqual(stub.Heartbeat(h.node_pb2.HeartbeatRequest(), timeout=5).status.name,
                          "node1")
+
+    def test_lan_discovery_finds_the_leader_without_join(self):
+        if not multicast_on_loopback_works():
+            self.skipTest("multicast over 127.0.0.1 does not work on this machine "
+                          "(tests/unit/daemon_discovery_live_test covers it in a namespace)")
+        model = "qwen3-tiny-f16.gguf"
+        c = case(model, "chat")
+        cl = h.Cluster(model, [2, 2], log_dir=self.log_dir)
+        self.clusters.append(cl)
+        for node in cl.nodes:
+            node.discovery = True
+        cl.nodes[1].join = None  # a token and no --join: it must find the leader by itself
+        cl.__enter__()
+        cl.wait_ready(2)
+        self.assertEqual(cl.generate(c["tokens"], 16), c["greedy_next"][:16])
+        self.assertIn("found leader node0 at 127.0.0.1:", cl.nodes[1].output())
+        # A restart needs neither --join nor --token: the stored certificate names the cluster.
+        cl.nodes[1].kill()
+        deadline = time.time() + 10
+        while time.time() < deadline and not {
+                n.name: n.state for n in cl.status().nodes}["node1"].startswith("lost"):
+            time.sleep(0.1)
+        cl.nodes[1].start()
+        cl.wait_ready(2)
+        self.assertEqual(cl.generate(c["tokens"], 8), c["greedy_next"][:8])
+        self.assertEqual(cl.nodes[1].output().count("found leader node0 at"), 2)
+        # With discovery off, a member without --join is told what to pass.
+        r = subprocess.run(h.Node("node9", model, h.free_port(),
+                                  state_dir=cl.nodes[1].state_dir).command(),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--no-discovery is set: pass --join", r.stderr)
 
     def test_sigterm_stops_a_node_with_exit_code_0(self):
         cl = self.cluster("qwen3-tiny-q8_0.gguf", [0], 1)
