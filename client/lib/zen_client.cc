@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -134,7 +135,12 @@ struct Client::Stubs {
   std::unique_ptr<::zen::v1::Admin::Stub> admin;
 };
 
-Client::Client(const std::string& address) : address_(address), stubs_(std::make_unique<Stubs>()) {
+Client::Client(const std::string& address, std::string api_key)
+    : address_(address), api_key_(std::move(api_key)), stubs_(std::make_unique<Stubs>()) {
+  if (api_key_.empty()) {
+    const char* env = std::getenv("ZEN_API_KEY");
+    if (env != nullptr) api_key_ = env;
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   stubs_->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
@@ -143,6 +149,10 @@ Client::Client(const std::string& address) : address_(address), stubs_(std::make
 }
 
 Client::~Client() = default;
+
+void Client::Authorize(grpc::ClientContext& context) const {
+  if (!api_key_.empty()) context.AddMetadata("authorization", "Bearer " + api_key_);
+}
 
 absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
                                                 const PieceCallback& on_piece) {
@@ -161,6 +171,7 @@ absl::StatusOr<GenerateResult> Client::Generate(const GenerateOptions& o,
   request.set_model(o.model);
 
   grpc::ClientContext context;
+  Authorize(context);
   auto reader = stubs_->inference->Generate(&context, request);
   GenerateResult result;
   ::zen::v1::GenerateResponse piece;
@@ -183,6 +194,7 @@ absl::StatusOr<std::vector<float>> Client::Logits(std::span<const int32_t> token
   request.mutable_tokens()->Add(tokens.begin(), tokens.end());
   request.set_chunk(chunk);
   grpc::ClientContext context;
+  Authorize(context);
   auto reader = stubs_->inference->Logits(&context, request);
   std::vector<float> logits;
   ::zen::v1::LogitsChunk piece;
@@ -224,6 +236,7 @@ absl::StatusOr<BenchResult> Client::Bench(int prompt_tokens, int generate_tokens
 absl::StatusOr<ChatResult> Client::Chat(const ChatOptions& options, const ChatCallback& on_delta) {
   const ::zen::v1::ChatRequest request = ToProto(options);
   grpc::ClientContext context;
+  Authorize(context);
   if (options.timeout_ms > 0) SetDeadline(context, options.timeout_ms);
   auto reader = stubs_->inference->Chat(&context, request);
   ChatResult result;
@@ -262,6 +275,7 @@ absl::StatusOr<ChatResult> Client::Chat(const ChatOptions& options, const ChatCa
 absl::StatusOr<::zen::v1::TokenizeResponse> Client::CallTokenize(
     const ::zen::v1::TokenizeRequest& request) {
   grpc::ClientContext context;
+  Authorize(context);
   SetDeadline(context, 10000);
   ::zen::v1::TokenizeResponse response;
   if (absl::Status st =
@@ -296,6 +310,7 @@ absl::StatusOr<std::string> Client::Detokenize(std::span<const int32_t> ids) {
 
 absl::StatusOr<std::vector<::zen::v1::ModelInfo>> Client::ListModels() {
   grpc::ClientContext context;
+  Authorize(context);
   SetDeadline(context, 10000);
   ::zen::v1::ListModelsResponse response;
   if (absl::Status st = FromGrpc(stubs_->inference->ListModels(&context, {}, &response), address_);
@@ -309,6 +324,7 @@ absl::Status Client::Cancel(const std::string& request_id) {
   ::zen::v1::CancelRequest request;
   request.set_request_id(request_id);
   grpc::ClientContext context;
+  Authorize(context);
   SetDeadline(context, 10000);
   ::zen::v1::CancelResponse response;
   return FromGrpc(stubs_->inference->Cancel(&context, request, &response), address_);
@@ -316,6 +332,7 @@ absl::Status Client::Cancel(const std::string& request_id) {
 
 absl::StatusOr<::zen::v1::ClusterStatus> Client::Status() {
   grpc::ClientContext context;
+  Authorize(context);
   SetDeadline(context, 10000);
   ::zen::v1::ClusterStatus status;
   if (absl::Status st = FromGrpc(stubs_->admin->GetStatus(&context, {}, &status), address_);
@@ -327,6 +344,7 @@ absl::StatusOr<::zen::v1::ClusterStatus> Client::Status() {
 
 absl::StatusOr<::zen::v1::PlanResponse> Client::Plan() {
   grpc::ClientContext context;
+  Authorize(context);
   SetDeadline(context, 10000);
   ::zen::v1::PlanResponse plan;
   if (absl::Status st = FromGrpc(stubs_->admin->GetPlan(&context, {}, &plan), address_); !st.ok()) {

@@ -14,6 +14,10 @@
 #include "absl/status/statusor.h"
 #include "zen/v1/zen.pb.h"
 
+namespace grpc {
+class ClientContext;
+}  // namespace grpc
+
 namespace zen::client {
 
 // How to pick tokens; zero top_p / repetition_penalty mean off, temperature 0 greedy.
@@ -139,8 +143,10 @@ struct BenchResult {
 // A connection to one zend (the entry for this client's requests).
 class Client {
  public:
-  // `address` is host:port; no connection is made until the first call.
-  explicit Client(const std::string& address);
+  // `address` is host:port; no connection is made until the first call. `api_key` is sent
+  // with every call (a zend whose client API listens beyond loopback requires one); empty:
+  // the ZEN_API_KEY environment variable, if set (as the openai SDKs read OPENAI_API_KEY).
+  explicit Client(const std::string& address, std::string api_key = "");
   ~Client();
 
   // Generates and streams; errors carry the cluster's status (UNAVAILABLE names the node).
@@ -169,12 +175,15 @@ class Client {
   absl::StatusOr<::zen::v1::PlanResponse> Plan();
 
  private:
+  // Adds the API key to a call.
+  void Authorize(grpc::ClientContext& context) const;
   struct Stubs;
   // One Tokenize call, for both directions.
   absl::StatusOr<::zen::v1::TokenizeResponse> CallTokenize(
       const ::zen::v1::TokenizeRequest& request);
 
   std::string address_;
+  std::string api_key_;
   std::unique_ptr<Stubs> stubs_;
 };
 

@@ -10,8 +10,10 @@ namespace zen::cli {
 
 void AddLocalModelOptions(CLI::App* cmd, LocalModelFlags& flags) {
   CLI::Option* model = cmd->add_option("--model,-m", flags.path, "GGUF model file");
-  CLI::Option* host =
-      cmd->add_option("--host", flags.host, "A zend (ADDR:PORT): use the cluster instead");
+  CLI::Option* host = cmd->add_option(
+      "--host", flags.host,
+      "A zend's client API (ADDR:PORT, its --api; default port 7071): use the cluster "
+      "instead; $ZEN_API_KEY is sent when set");
   model->excludes(host);
   cmd->add_option("--threads,-t", flags.threads, "Compute threads")->capture_default_str();
   cmd->add_option("--ctx,-c", flags.context, "Context length (default: the model's, at most 8192)");

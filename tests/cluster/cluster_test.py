@@ -353,6 +353,16 @@ class ClusterTest(unittest.TestCase):
         r = subprocess.run([h.ZEN, "status", "--host", cl.nodes[1].api], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The zen CLI sends $ZEN_API_KEY; without it the leader's open API refuses it.
+        env = {k: v for k, v in os.environ.items() if k != "ZEN_API_KEY"}
+        r = subprocess.run([h.ZEN, "status", "--host", cl.api], capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("API key", r.stderr)
+        r = subprocess.run([h.ZEN, "status", "--host", cl.api], capture_output=True,
+                           text=True, timeout=30, env=dict(env, ZEN_API_KEY=key))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("node1", r.stdout)
 
         # Without --log-prompts no log holds prompt or answer text.
         canary = f"zen privacy canary {os.getpid()} {time.time_ns()}"
