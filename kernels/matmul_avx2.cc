@@ -166,16 +166,12 @@ inline void ActScales4(const ActQ8_32* a, __m128* d, __m128* s) {
 // (Q8_0, whose signed weights give their sign to x).
 struct Q4_0Weights {
   static constexpr bool kMinus8 = true;  // value = d (q - 8)
-  static constexpr bool kQuadsForRows = true;
   __m256i u;
   explicit Q4_0Weights(const BlockQ4_0& b) : u(avx2::UnpackNibbles16(b.qs)) {}
   __m256i Pairs(__m256i x) const { return _mm256_maddubs_epi16(u, x); }
 };
 struct Q8_0Weights {
   static constexpr bool kMinus8 = false;
-  // With several activation rows the horizontal adds cost Q8_0 more than they save (each
-  // row already spends two shuffles per block on the signs): measured ~10% slower.
-  static constexpr bool kQuadsForRows = false;
   __m256i q, u;
   explicit Q8_0Weights(const BlockQ8_0& b)
       : q(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs))), u(_mm256_sign_epi8(q, q)) {}
@@ -203,7 +199,8 @@ void DotBlocks32(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     return _mm256_madd_epi16(wt.Pairs(x), ones);
   };
   int64_t b = 0;
-  for (; (NX == 1 || Weights::kQuadsForRows) && b + 4 <= nb; b += 4) {
+  // Every NX sums in the same order, so a row's result does not depend on its batch.
+  for (; b + 4 <= nb; b += 4) {
     const Weights w0(blocks[b]), w1(blocks[b + 1]), w2(blocks[b + 2]), w3(blocks[b + 3]);
     const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(blocks + b), sizeof(Block));
     for (int k = 0; k < NX; ++k) {
@@ -236,73 +233,6 @@ void DotBlocks32(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   }
 }
 
-// Q4_0 decode (one activation row), four blocks per step. Blocks A, B share one register (their 16
-// packed bytes side by side) and so do C, D, so each unpack and multiply covers 64 elements; one
-// horizontal add leaves the four block sums in lanes [A A C C | B B D D], so one convert and one
-// multiply-add with [sA sA sC sC | sB sB sD sD] scale all four. The -8 offset comes from
-// the activation sums s, once per block.
-// With one activation row this beats DotBlocks32 (which unpacks each block alone but
-// needs no activation permutes) by about 5% in instructions.
-template <int NX>
-void DotQ4_0Quads(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
-  const BlockQ4_0* blocks = static_cast<const BlockQ4_0*>(w);
-  const int64_t nb = n / kQK32;
-  __m256 acc[NX];
-  __m128 offset_acc[NX];  // sum of d_w s_a per lane, times -8 at the end
-  for (int k = 0; k < NX; ++k) {
-    acc[k] = _mm256_setzero_ps();
-    offset_acc[k] = _mm_setzero_ps();
-  }
-  const __m256i mask = _mm256_set1_epi8(0x0F);
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i spread = _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3);
-  int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    const BlockQ4_0* wb = blocks + b;
-    __m256i q_first[2], q_second[2];
-    for (int p = 0; p < 2; ++p) {
-      const __m256i packed = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(wb[2 * p + 1].qs),
-                                                 reinterpret_cast<const __m128i*>(wb[2 * p].qs));
-      q_first[p] = _mm256_and_si256(packed, mask);                         // A0-15 | B0-15
-      q_second[p] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);  // A16-31 | B16-31
-    }
-    const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(wb), sizeof(BlockQ4_0));
-    for (int k = 0; k < NX; ++k) {
-      const ActQ8_32* a = reinterpret_cast<const ActQ8_32*>(acts.row[k]) + b;
-      __m256i sums[2];
-      for (int p = 0; p < 2; ++p) {
-        const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[2 * p].qs));
-        const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[2 * p + 1].qs));
-        const __m256i x_first = _mm256_permute2x128_si256(xa, xb, 0x20);
-        const __m256i x_second = _mm256_permute2x128_si256(xa, xb, 0x31);
-        sums[p] =
-            _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q_first[p], x_first), ones),
-                             _mm256_madd_epi16(_mm256_maddubs_epi16(q_second[p], x_second), ones));
-      }
-      __m128 da, sa;
-      ActScales4(a, &da, &sa);
-      const __m256 scale =
-          _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, da)), spread);
-      acc[k] =
-          _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_hadd_epi32(sums[0], sums[1])), acc[k]);
-      offset_acc[k] = _mm_fmadd_ps(dw, sa, offset_acc[k]);
-    }
-  }
-  for (; b < nb; ++b) {
-    const __m256i q = avx2::UnpackNibbles16(blocks[b].qs);
-    const float d = Half(blocks[b].d);
-    for (int k = 0; k < NX; ++k) {
-      const ActQ8_32& a = reinterpret_cast<const ActQ8_32*>(acts.row[k])[b];
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), DotU8S8(q, a), acc[k]);
-      offset_acc[k] = _mm_add_ss(offset_acc[k], _mm_set_ss(d * a.s));
-    }
-  }
-  for (int k = 0; k < NX; ++k) {
-    out[k] = HorizontalSum(
-        _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), _mm256_zextps128_ps256(offset_acc[k]), acc[k]));
-  }
-}
-
 template <int NX>
 void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   DotBlocks32<NX, Q8_0Weights, BlockQ8_0>(w, acts, n, out);
@@ -310,13 +240,10 @@ void DotQ8_0(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
 
 // ---- adapters to the path table ----
 
+// One kernel for every NX: decode and batched rows must give a row the same bits.
 template <int NX>
 void DotQ4_0(const void* w, const Acts<NX>& a, int64_t n, float* o) {
-  if constexpr (NX == 1) {
-    DotQ4_0Quads<NX>(w, a, n, o);
-  } else {
-    DotBlocks32<NX, Q4_0Weights, BlockQ4_0>(w, a, n, o);
-  }
+  DotBlocks32<NX, Q4_0Weights, BlockQ4_0>(w, a, n, o);
 }
 template <int NX>
 void DotQ4_1(const void* w, const Acts<NX>& a, int64_t n, float* o) {

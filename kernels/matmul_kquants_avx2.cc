@@ -2,6 +2,7 @@
 // 32-element and float types are in matmul_avx2.cc.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -206,8 +207,10 @@ void DotUnpackedK(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), sc));
       }
       const int32_t summ = HorizontalSum(_mm256_madd_epi16(mins16, bsums));
-      result[k] += u.d * a.d * static_cast<float>(HorizontalSum(sumi)) -
-                   u.dmin * a.d * static_cast<float>(summ);
+      // Explicit fmas: left to -ffp-contract, the fusing could differ between NX
+      // instantiations and a row's bits would depend on its batch.
+      result[k] = std::fma(u.d * a.d, static_cast<float>(HorizontalSum(sumi)),
+                           std::fma(-u.dmin * a.d, static_cast<float>(summ), result[k]));
     }
   }
   for (int k = 0; k < NX; ++k) out[k] = result[k];

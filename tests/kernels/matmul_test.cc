@@ -97,6 +97,32 @@ TEST(MatMulTest, EveryPathMatchesScalarOnOddShapes) {
   }
 }
 
+// A row's result must not depend on which other rows share the call: a request gives the
+// same tokens alone as batched with others (continuous batching, concurrent requests).
+TEST(MatMulTest, EveryPathGivesEachRowTheSameBitsAloneOrBatched) {
+  std::mt19937 rng(7);
+  for (TensorType type : AllWeightTypes()) {
+    const int64_t n_cols = ColumnCases(type).back();
+    const int64_t n_rows = 9, n_x = 6;
+    const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
+    const std::vector<float> x = RandomFloats(rng, n_x * n_cols);
+    for (const KernelPath* path : AvailablePaths()) {
+      std::vector<float> batched(static_cast<size_t>(n_x * n_rows));
+      MatMulWithPath(*path, type, w.data(), n_rows, n_cols, x.data(), n_x, batched.data(), n_rows,
+                     nullptr);
+      for (int64_t i = 0; i < n_x; ++i) {
+        std::vector<float> alone(static_cast<size_t>(n_rows));
+        MatMulWithPath(*path, type, w.data(), n_rows, n_cols, x.data() + i * n_cols, 1,
+                       alone.data(), n_rows, nullptr);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          EXPECT_EQ(alone[r], batched[i * n_rows + r])
+              << path->name << " " << GetTypeTraits(type).name << " x " << i << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 // The scalar path quantizes activations to 8 bits; each element then differs from x by at
 // most half a step (block max / 254), which bounds the error against a float product.
 TEST(MatMulTest, ScalarMatchesFloatProductWithinActivationRounding) {

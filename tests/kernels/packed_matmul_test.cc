@@ -159,5 +159,31 @@ TEST(PackedMatMulTest, ExtremeNibblesAndActivationsDoNotOverflow) {
   }
 }
 
+// As for the file layout (matmul_test): a row's result must not depend on its batch.
+TEST(PackedMatMulTest, EveryPathGivesEachRowTheSameBitsAloneOrBatched) {
+  std::mt19937 rng(11);
+  for (TensorType type : PackedTypes()) {
+    const int64_t n_cols = ColumnCases(type).back();
+    const int64_t n_rows = 17, n_x = 7;
+    const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
+    const std::vector<float> x = RandomFloats(rng, n_x * n_cols);
+    const std::vector<uint8_t> packed = Pack(type, w, n_rows, n_cols, nullptr);
+    for (const KernelPath* path : AvailablePaths()) {
+      std::vector<float> batched(static_cast<size_t>(n_x * n_rows));
+      MatMulPackedWithPath(*path, type, packed.data(), n_rows, n_cols, x.data(), n_x,
+                           batched.data(), n_rows, nullptr);
+      for (int64_t i = 0; i < n_x; ++i) {
+        std::vector<float> alone(static_cast<size_t>(n_rows));
+        MatMulPackedWithPath(*path, type, packed.data(), n_rows, n_cols, x.data() + i * n_cols, 1,
+                             alone.data(), n_rows, nullptr);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          EXPECT_EQ(alone[r], batched[i * n_rows + r])
+              << path->name << " " << GetTypeTraits(type).name << " x " << i << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zen::kernels
