@@ -22,10 +22,13 @@ namespace {
 // Fills the entries a SIMD path leaves empty with those of `scalar` (the base path).
 KernelPath Complete(KernelPath partial, const KernelPath& scalar) {
   for (int i = 0; i < kTypeSlots; ++i) {
-    if (partial.dot[i] == nullptr) partial.dot[i] = scalar.dot[i];
-    // Every multi_dot computes the same function as every dot, so a path may borrow its
-    // base's prefill kernels while providing its own decode kernels.
-    if (partial.multi_dot[i] == nullptr) partial.multi_dot[i] = scalar.multi_dot[i];
+    // A row must get the same bits alone or batched, so a path that brings its own dot
+    // for a type never borrows its base's multi_dot for it (that one sums in another
+    // order); without a multi_dot of its own, batched rows run its dot one by one.
+    if (partial.dot[i] == nullptr) {
+      partial.dot[i] = scalar.dot[i];
+      if (partial.multi_dot[i] == nullptr) partial.multi_dot[i] = scalar.multi_dot[i];
+    }
     if (partial.dequant[i] == nullptr) partial.dequant[i] = scalar.dequant[i];
     if (partial.packed_dot[i] == nullptr) partial.packed_dot[i] = scalar.packed_dot[i];
   }
