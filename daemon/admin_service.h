@@ -21,6 +21,12 @@ class AdminService final : public ::zen::v1::Admin::Service {
                        ::zen::v1::PlanResponse* response) override;
 
  private:
+  // The shared shape of every Admin call: authorize, then the leader answers from its
+  // own state and a member asks the leader over the node port.
+  template <typename Request, typename Response, typename LeaderCall, typename StubCall>
+  grpc::Status Answer(grpc::ServerContext* context, const Request& request, Response* response,
+                      LeaderCall from_leader, StubCall ask_leader);
+
   NodeDaemon* const daemon_;
   RequestAuthorizer authorize_;
 };

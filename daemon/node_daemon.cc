@@ -11,6 +11,7 @@
 #include "daemon/admin_service.h"
 #include "daemon/hidden_codec.h"
 #include "daemon/hop_client.h"
+#include "daemon/http/openai_server.h"
 #include "daemon/inference_service.h"
 #include "daemon/leader.h"
 #include "daemon/node_service.h"
@@ -230,16 +231,14 @@ void NodeDaemon::StartAnnouncing() {
     return;
   }
   auto cluster = ClusterIdFromCaFingerprint(identity_->ca_fingerprint);
-  const size_t colon = config_.listen.rfind(':');
-  int port = 0;
-  if (colon != std::string::npos) port = std::atoi(config_.listen.c_str() + colon + 1);
-  if (!cluster.ok() || port <= 0 || port > 65535) {
+  auto listen = http::ParseListenAddress(config_.listen);
+  if (!cluster.ok() || !listen.ok() || listen->second <= 0) {
     spdlog::warn("LAN discovery off: no cluster id or node port for a beacon");
     return;
   }
   Beacon beacon;
   beacon.cluster_id = *cluster;
-  beacon.node_port = static_cast<uint16_t>(port);
+  beacon.node_port = static_cast<uint16_t>(listen->second);
   beacon.leader_name = config_.name;
   beacon.model = BeaconModelIdentity(config_.model_path, model_.fingerprint);
   DiscoveryOptions options;
