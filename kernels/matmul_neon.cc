@@ -66,6 +66,8 @@ void ScaleF32(float a, float* y, int64_t n) {
 
 }  // namespace
 
+void FillNeonPackedDots(KernelPath* path);  // matmul_packed_neon.cc
+
 KernelPath MakeNeonPath() {
   KernelPath p;
   p.name = "neon";
@@ -77,6 +79,7 @@ KernelPath MakeNeonPath() {
   set(TensorType::kQ4_K, neon::DotQ4K<neon::MullDot>);
   set(TensorType::kQ6_K, neon::DotQ6K<neon::MullDot>);
   p.dequant[static_cast<int>(TensorType::kF16)] = DequantF16;
+  FillNeonPackedDots(&p);
   p.dot_f32 = DotF32Plain;
   p.axpy_f32 = AxpyF32;
   p.scale_f32 = ScaleF32;

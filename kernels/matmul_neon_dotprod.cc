@@ -14,6 +14,8 @@ struct SdotDot {
 
 }  // namespace
 
+void FillNeonDotprodPackedDots(KernelPath* path);  // matmul_packed_neon_dotprod.cc
+
 KernelPath MakeNeonDotprodPath() {
   KernelPath p;
   p.name = "neon_dotprod";
@@ -22,6 +24,7 @@ KernelPath MakeNeonDotprodPath() {
   set(TensorType::kQ8_0, neon::DotQ8_0<SdotDot>);
   set(TensorType::kQ4_K, neon::DotQ4K<SdotDot>);
   set(TensorType::kQ6_K, neon::DotQ6K<SdotDot>);
+  FillNeonDotprodPackedDots(&p);
   return p;
 }
 
