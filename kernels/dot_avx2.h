@@ -1,7 +1,9 @@
 // Pieces shared by the AVX2 dot-product files (included only by *_avx2.cc files): the
 // activation-row bundle every kernel takes and the macro that adapts an NX-row kernel to the
-// path table's RowDotFn / MultiDotFn.
+// path table's RowDotFn / MultiDotFn, and the software prefetch of streamed weights.
 #pragma once
+
+#include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,20 @@ Acts<NX> MakeActs(const void* act, size_t stride) {
   Acts<NX> a;
   for (int k = 0; k < NX; ++k) a.row[k] = static_cast<const uint8_t*>(act) + k * stride;
   return a;
+}
+
+// How far ahead of the block being multiplied the kernels ask for weights. Decode streams
+// every weight once from DRAM; left to the hardware prefetcher, a core's memory waits and
+// its arithmetic did not overlap (one core: 7-9 GB/s, against 12 for a plain read loop).
+// Asking 4 KiB ahead, into L2 (a request to L1 would hold one of its few miss buffers),
+// brought a core to 10-11 GB/s and two cores from 63-86% to 78-109% of the bandwidth probe.
+constexpr int kPrefetchBytes = 4096;
+
+// Prefetches the `bytes` bytes starting kPrefetchBytes after `block` into L2; called once per
+// weight block, whose successors follow it in memory.
+inline void PrefetchAhead(const void* block, int bytes) {
+  const char* p = static_cast<const char*>(block) + kPrefetchBytes;
+  for (int i = 0; i < bytes; i += 64) _mm_prefetch(p + i, _MM_HINT_T1);
 }
 }  // namespace zen::kernels::avx2
 

@@ -201,6 +201,7 @@ void DotBlocks32(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   int64_t b = 0;
   // Every NX sums in the same order, so a row's result does not depend on its batch.
   for (; b + 4 <= nb; b += 4) {
+    avx2::PrefetchAhead(blocks + b, 4 * sizeof(Block));
     const Weights w0(blocks[b]), w1(blocks[b + 1]), w2(blocks[b + 2]), w3(blocks[b + 3]);
     const __m128 dw = HalfScales4(reinterpret_cast<const uint8_t*>(blocks + b), sizeof(Block));
     for (int k = 0; k < NX; ++k) {

@@ -56,10 +56,12 @@ void DotQ4Q5K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
     const uint8_t* d_and_dmin;  // the block's first 4 bytes: halves d, dmin
     if constexpr (kFifthBit) {
       const BlockQ5_K& blk = static_cast<const BlockQ5_K*>(w)[b];
+      avx2::PrefetchAhead(&blk, sizeof(blk));
       qs = blk.qs, qh = blk.qh, packed = blk.scales,
       d_and_dmin = reinterpret_cast<const uint8_t*>(&blk);
     } else {
       const BlockQ4_K& blk = static_cast<const BlockQ4_K*>(w)[b];
+      avx2::PrefetchAhead(&blk, sizeof(blk));
       qs = blk.qs, packed = blk.scales, d_and_dmin = reinterpret_cast<const uint8_t*>(&blk);
     }
     const __m256i sm16 = _mm256_cvtepu8_epi16(ScalesMinsK4(packed));
@@ -134,6 +136,7 @@ void DotQ6K(const void* w, const Acts<NX>& acts, int64_t n, float* out) {
   }
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const BlockQ6_K& blk = static_cast<const BlockQ6_K*>(w)[b];
+    avx2::PrefetchAhead(&blk, sizeof(blk));
     const __m256i scales16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
     // Scales 0-7 (first half of the block) and 8-15 (second half), each in both lanes.

@@ -39,6 +39,7 @@ void PackedQ4_0(const void* group, const Acts<NX>& acts, int64_t n, float* out) 
   for (int k = 0; k < NX; ++k) acc[k] = offset[k] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ4_0x8& blk = blocks[b];
+    avx2::PrefetchAhead(&blk, sizeof(blk));
     __m256i sum[NX];
     for (int k = 0; k < NX; ++k) sum[k] = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -86,6 +87,7 @@ void PackedQ4_K(const void* group, const Acts<NX>& acts, int64_t n, float* out) 
   for (int k = 0; k < NX; ++k) acc[k] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ4_Kx8& blk = blocks[b];
+    avx2::PrefetchAhead(&blk, sizeof(blk));
     const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.high));
     const __m256i sl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.scale_low));
     const __m256i ml = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.min_low));

@@ -3,34 +3,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
+#include "kernels/huge_page_buffer.h"
 #include "kernels/thread_pool.h"
 
 namespace zen::kernels {
 
 double MeasureReadBandwidth(ThreadPool& pool, size_t buffer_bytes) {
-  // On huge pages where the kernel allows, as the packed weights are (node/packed_weights.cc):
-  // 4 KiB pages cost a TLB miss every 4 KiB and would understate what memory delivers.
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t bytes = (buffer_bytes + kHugePage - 1) / kHugePage * kHugePage;
-  const size_t n = bytes / sizeof(uint64_t);
-  struct Free {
-    void operator()(uint64_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint64_t[], Free> data(
-      static_cast<uint64_t*>(std::aligned_alloc(kHugePage, bytes)));
+  // On huge pages, as the packed weights are (node/packed_weights.cc): 4 KiB pages cost a
+  // TLB miss every 4 KiB and would understate what memory delivers.
+  HugePageBuffer buffer(buffer_bytes / sizeof(uint64_t) * sizeof(uint64_t));
+  auto* data = reinterpret_cast<uint64_t*>(buffer.data());
   if (data == nullptr) return 0.0;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  ::madvise(data.get(), bytes, MADV_HUGEPAGE);
-#endif
+  const size_t n = buffer.size() / sizeof(uint64_t);
   // Touch every page from the pool's threads so the pages exist before timing.
   pool.ParallelFor(static_cast<int64_t>(n), 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) data[i] = static_cast<uint64_t>(i);

@@ -22,7 +22,7 @@ namespace {
 using kernels::TensorType;
 
 // A weight matrix: n_rows output rows of n_cols inputs, borrowed from the mapped file, or
-// repacked at load for the kernels (packed, then data points into a PackedWeightBuffer).
+// repacked at load for the kernels (packed, then data points into a kernels::HugePageBuffer).
 struct Matrix {
   const void* data = nullptr;
   TensorType type = TensorType::kF32;
@@ -134,13 +134,13 @@ struct LayerRange::Impl {
   Matrix output;                     // last slice
   std::unique_ptr<KvCache> kv;
   std::unique_ptr<kernels::ThreadPool> pool;
-  std::vector<std::unique_ptr<PackedWeightBuffer>> packed;  // owners of packed matrices
+  std::vector<std::unique_ptr<kernels::HugePageBuffer>> packed;  // owners of packed matrices
   Buffers buf;
 
   // Repacks m for the kernels when that is faster; m keeps the file's layout otherwise.
   void Pack(Matrix& m) {
     if (m.packed || !kernels::ShouldPackWeights(m.type)) return;
-    std::unique_ptr<PackedWeightBuffer> b =
+    std::unique_ptr<kernels::HugePageBuffer> b =
         PackAndReleaseSource(m.type, m.data, m.n_rows, m.n_cols, pool.get());
     if (b == nullptr) return;  // out of memory for the copy: the file's layout still works
     m.data = b->data();

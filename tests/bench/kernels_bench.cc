@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "kernels/huge_page_buffer.h"
 #include "kernels/kernel_paths.h"
 #include "kernels/matmul.h"
 #include "kernels/memory_bandwidth.h"
@@ -71,17 +73,30 @@ std::vector<uint8_t> RandomWeights(TensorType type, int64_t n_rows, int64_t n_co
   return w;
 }
 
+// Copies of one matrix on huge pages, as zend holds packed weights (node/packed_weights.cc)
+// and as the bandwidth probe reads.
 struct Weights {
-  std::vector<std::vector<uint8_t>> copies;
+  std::vector<HugePageBuffer> copies;
   size_t bytes_per_copy = 0;
 };
 
-Weights MakeWeights(TensorType type, int64_t n_rows, int64_t n_cols) {
+// Enough random copies of a matrix to stream kMinStreamedBytes, in the file's layout or packed.
+Weights MakeWeights(TensorType type, int64_t n_rows, int64_t n_cols, bool packed) {
   Weights w;
   w.bytes_per_copy = RowBytes(type, n_cols) * static_cast<size_t>(n_rows);
   const size_t n_copies =
       std::max<size_t>(1, (kMinStreamedBytes + w.bytes_per_copy - 1) / w.bytes_per_copy);
-  for (size_t i = 0; i < n_copies; ++i) w.copies.push_back(RandomWeights(type, n_rows, n_cols, i));
+  for (size_t i = 0; i < n_copies; ++i) {
+    const std::vector<uint8_t> plain = RandomWeights(type, n_rows, n_cols, i);
+    HugePageBuffer& copy =
+        w.copies.emplace_back(packed ? PackedWeightBytes(type, n_rows, n_cols) : plain.size());
+    if (copy.data() == nullptr) std::abort();
+    if (packed) {
+      PackWeights(type, plain.data(), n_rows, n_cols, copy.data(), nullptr);
+    } else {
+      std::memcpy(copy.data(), plain.data(), plain.size());
+    }
+  }
   return w;
 }
 
@@ -91,13 +106,7 @@ void BM_MatVec(benchmark::State& state, TensorType type, bool packed_weights) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
   const int threads = static_cast<int>(state.range(2));
   const double bandwidth = ReadBandwidth();
-  Weights w = MakeWeights(type, n_rows, n_cols);
-  for (std::vector<uint8_t>& copy : w.copies) {
-    if (!packed_weights) break;
-    std::vector<uint8_t> packed(PackedWeightBytes(type, n_rows, n_cols));
-    PackWeights(type, copy.data(), n_rows, n_cols, packed.data(), nullptr);
-    copy = std::move(packed);
-  }
+  const Weights w = MakeWeights(type, n_rows, n_cols, packed_weights);
   std::vector<float> x(static_cast<size_t>(n_cols)), y(static_cast<size_t>(n_rows));
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
