@@ -3,12 +3,11 @@
 // the four matching activation bytes, loaded once into every 32-bit lane, keeps each row's
 // products in its own 16-bit lanes; they add up in 16 bits over a block (at most eight
 // products of 15 * 128 per lane, < 2^15) and reach 32 bits with one pairwise widening add
-// and one pairwise add per four rows. Per 256 weights and activation row that is about 85
-// instructions for Q4_0 and 85 for Q4_K against about 170 and 195 in the file layout's
-// widening kernels (simd_neon.h), counted in the generated code, not timed.
+// and one pairwise add per four rows. Per 256 weights and activation row that is 88
+// instructions for Q4_0 (75 with two activation rows per call) and 95 for Q4_K against 218
+// and 204 in the file layout's widening kernels (simd_neon.h): instructions executed under
+// qemu-aarch64 for 8 rows of 2560, not a timing.
 #include <arm_neon.h>
-
-#include <cstring>
 
 #include "kernels/kernel_paths.h"
 #include "kernels/packed_neon.h"
@@ -18,11 +17,11 @@ namespace {
 
 using neon_packed::Unroll;
 
-// Four activation bytes at p in every 32-bit lane.
-inline int8x16_t Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return vreinterpretq_s8_s32(vdupq_n_s32(v));
+// Activation bytes 4 lane .. 4 lane + 3 of x in every 32-bit lane. From a register rather
+// than with a load-and-replicate per word: GCC hoists and spills the many small loads.
+template <int kLane>
+inline int8x16_t Broadcast4(int8x16_t x) {
+  return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(x), kLane));
 }
 
 // Rows 0, 1 of a four-row chunk: 16-bit lanes (row, byte); rows 2, 3 likewise.
@@ -53,14 +52,19 @@ struct WideningProducts {
   static void Q4_0Block(const uint8_t* qs, const int8_t* const* x, int32x4_t (*isum)[2]) {
     const uint8x16_t mask = vdupq_n_u8(0x0F);
     RowPairSums sums[NX][2];
+    int8x16_t xv[NX][2];
+    for (int k = 0; k < NX; ++k) {
+      xv[k][0] = vld1q_s8(x[k]);       // elements 0..15: low nibbles of chunks 0..3
+      xv[k][1] = vld1q_s8(x[k] + 16);  // elements 16..31: high nibbles
+    }
     Unroll<4>([&](auto c) {
       for (int h = 0; h < 2; ++h) {
         const uint8x16_t w = vld1q_u8(qs + 32 * c + 16 * h);
         const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(w, mask));
         const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
         for (int k = 0; k < NX; ++k) {
-          MultiplyAdd<c == 0>(&sums[k][h], lo, Broadcast4(x[k] + 4 * c));
-          MultiplyAdd<false>(&sums[k][h], hi, Broadcast4(x[k] + 16 + 4 * c));
+          MultiplyAdd<c == 0>(&sums[k][h], lo, Broadcast4<c>(xv[k][0]));
+          MultiplyAdd<false>(&sums[k][h], hi, Broadcast4<c>(xv[k][1]));
         }
       }
     });
@@ -70,24 +74,32 @@ struct WideningProducts {
     }
   }
 
-  // lo[k] / hi[k]: rows 4h .. 4h+3 of sub-blocks 2c / 2c + 1, from the eight chunks at q
-  // (32 bytes apart) and the 64 activation quants at x[k].
+  // lo[k][h] / hi[k][h]: rows 4h .. 4h+3 of sub-blocks 2c / 2c + 1, from the eight chunks at
+  // q (32 bytes apart) and the 64 activation quants at x[k].
   template <int NX>
-  static void Q4_KPair(const uint8_t* q, const int8_t* const* x, int32x4_t* lo, int32x4_t* hi) {
+  static void Q4_KPair(const uint8_t* q, const int8_t* const* x, int32x4_t (*lo)[2],
+                       int32x4_t (*hi)[2]) {
     const uint8x16_t mask = vdupq_n_u8(0x0F);
-    RowPairSums sums_lo[NX], sums_hi[NX];
-    Unroll<8>([&](auto t) {
-      const uint8x16_t w = vld1q_u8(q + 32 * t);
-      const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(w, mask));
-      const int8x16_t h = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+    for (int h = 0; h < 2; ++h) {
+      RowPairSums sums_lo[NX], sums_hi[NX];
+      int8x16_t xv[NX][2];  // low- and high-nibble activations of chunks t .. t+3
+      Unroll<8>([&](auto t) {
+        const uint8x16_t w = vld1q_u8(q + 32 * t + 16 * h);
+        const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(w, mask));
+        const int8x16_t u = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+        for (int k = 0; k < NX; ++k) {
+          if constexpr (t % 4 == 0) {
+            xv[k][0] = vld1q_s8(x[k] + 4 * t);
+            xv[k][1] = vld1q_s8(x[k] + 32 + 4 * t);
+          }
+          MultiplyAdd<t == 0>(&sums_lo[k], l, Broadcast4<t % 4>(xv[k][0]));
+          MultiplyAdd<t == 0>(&sums_hi[k], u, Broadcast4<t % 4>(xv[k][1]));
+        }
+      });
       for (int k = 0; k < NX; ++k) {
-        MultiplyAdd<t == 0>(&sums_lo[k], l, Broadcast4(x[k] + 4 * t));
-        MultiplyAdd<t == 0>(&sums_hi[k], h, Broadcast4(x[k] + 32 + 4 * t));
+        lo[k][h] = RowSums(sums_lo[k]);
+        hi[k][h] = RowSums(sums_hi[k]);
       }
-    });
-    for (int k = 0; k < NX; ++k) {
-      lo[k] = RowSums(sums_lo[k]);
-      hi[k] = RowSums(sums_hi[k]);
     }
   }
 };
@@ -100,8 +112,11 @@ void FillNeonPackedDots(KernelPath* p) {
   using neon_packed::PackedEntry;
   p->packed_dot[static_cast<int>(TensorType::kQ4_0)] =
       PackedEntry<neon_packed::Q4_0Kernel, WideningProducts, 2>;
+  // One activation row at a time for Q4_K: its multiplies and broadcasts are per row, so a
+  // second row shares only the nibble unpacking and GCC spills the 16 accumulators; two rows
+  // at once took 95 instructions per row and 256 weights, as one row alone does.
   p->packed_dot[static_cast<int>(TensorType::kQ4_K)] =
-      PackedEntry<neon_packed::Q4_KKernel, WideningProducts, 2>;
+      PackedEntry<neon_packed::Q4_KKernel, WideningProducts, 1>;
 }
 
 }  // namespace zen::kernels

@@ -126,8 +126,8 @@ static inline void MinSums(const Q4KScales& s, const ActQ8_K& a, int32x4_t msum[
 }
 
 // Q4_K: value = d scale q - dmin min per 32-element sub-block. P::Q4_KPair<NX> gives, for
-// sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) and rows 4h .. 4h+3, the integer
-// sums of q * x per row; they meet their per-row scales in one multiply-accumulate each.
+// sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles), the integer sums of q * x of rows
+// 4h .. 4h+3 (lo[k][h], hi[k][h]); they meet their per-row scales in one multiply-add each.
 template <typename P, int NX>
 static void PackedQ4_K(const void* group, const uint8_t* act, size_t stride, int64_t n,
                        float* out) {
@@ -145,12 +145,12 @@ static void PackedQ4_K(const void* group, const uint8_t* act, size_t stride, int
     for (int c = 0; c < 4; ++c) {
       const int8_t* x[NX];
       for (int k = 0; k < NX; ++k) x[k] = a[k]->qs + 64 * c;
-      for (int h = 0; h < 2; ++h) {
-        int32x4_t lo[NX], hi[NX];
-        P::template Q4_KPair<NX>(blk.qs + 256 * c + 16 * h, x, lo, hi);
-        for (int k = 0; k < NX; ++k) {
-          isum[k][h] = vmlaq_s32(isum[k][h], lo[k], s.scale[2 * c][h]);
-          isum[k][h] = vmlaq_s32(isum[k][h], hi[k], s.scale[2 * c + 1][h]);
+      int32x4_t lo[NX][2], hi[NX][2];
+      P::template Q4_KPair<NX>(blk.qs + 256 * c, x, lo, hi);
+      for (int k = 0; k < NX; ++k) {
+        for (int h = 0; h < 2; ++h) {
+          isum[k][h] = vmlaq_s32(isum[k][h], lo[k][h], s.scale[2 * c][h]);
+          isum[k][h] = vmlaq_s32(isum[k][h], hi[k][h], s.scale[2 * c + 1][h]);
         }
       }
     }

@@ -49,6 +49,21 @@ TEST(PackedMatMulTest, SomeTypeHasAPackedLayout) {
   }
 }
 
+// Packing pays off only with a path's own packed kernel; every SIMD path (AVX2, AVX-512,
+// NEON, NEON dotprod) has one for Q4_0 and Q4_K, so every path but scalar packs them.
+TEST(PackedMatMulTest, EverySimdPathHasItsOwnQ4PackedKernels) {
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+    const int slot = static_cast<int>(type);
+    for (const KernelPath* path : AvailablePaths()) {
+      if (path == &ScalarPath()) continue;
+      EXPECT_NE(path->packed_dot[slot], ScalarPath().packed_dot[slot])
+          << path->name << " " << GetTypeTraits(type).name;
+    }
+    EXPECT_EQ(ShouldPackWeights(type), &ActiveKernelPath() != &ScalarPath())
+        << ActiveKernelPath().name << " " << GetTypeTraits(type).name;
+  }
+}
+
 TEST(PackedMatMulTest, PackedRowsDequantizeAsThePlainRows) {
   std::mt19937 rng(5);
   ThreadPool pool(2);
@@ -80,7 +95,7 @@ TEST(PackedMatMulTest, EveryPathMatchesScalarOnOddShapes) {
   for (TensorType type : PackedTypes()) {
     for (int64_t n_cols : ColumnCases(type)) {
       for (int64_t n_rows : {1, 3, 8, 17, 65}) {
-        for (int64_t n_x : {1, 2, 4, 5, 33}) {
+        for (int64_t n_x : {1, 2, 3, 4, 5, 33}) {
           if (n_rows * n_x * n_cols > 400000) continue;
           const std::vector<uint8_t> w = RandomRows(rng, type, n_rows, n_cols);
           const std::vector<float> x = RandomFloats(rng, n_x * n_cols);
