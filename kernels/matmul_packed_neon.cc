@@ -17,8 +17,7 @@ namespace {
 
 using neon_packed::Unroll;
 
-// Activation bytes 4 lane .. 4 lane + 3 of x in every 32-bit lane. From a register rather
-// than with a load-and-replicate per word: GCC hoists and spills the many small loads.
+// Activation bytes 4 kLane .. 4 kLane + 3 of x in every 32-bit lane.
 template <int kLane>
 inline int8x16_t Broadcast4(int8x16_t x) {
   return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(x), kLane));
@@ -50,7 +49,6 @@ struct WideningProducts {
   // isum[k][h]: rows 4h .. 4h+3 of a BlockQ4_0x8 (qs) against activation quants x[k].
   template <int NX>
   static void Q4_0Block(const uint8_t* qs, const int8_t* const* x, int32x4_t (*isum)[2]) {
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
     RowPairSums sums[NX][2];
     int8x16_t xv[NX][2];
     for (int k = 0; k < NX; ++k) {
@@ -59,9 +57,8 @@ struct WideningProducts {
     }
     Unroll<4>([&](auto c) {
       for (int h = 0; h < 2; ++h) {
-        const uint8x16_t w = vld1q_u8(qs + 32 * c + 16 * h);
-        const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(w, mask));
-        const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+        int8x16_t lo, hi;
+        neon_packed::LoadNibbles(qs + 32 * c + 16 * h, &lo, &hi);
         for (int k = 0; k < NX; ++k) {
           MultiplyAdd<c == 0>(&sums[k][h], lo, Broadcast4<c>(xv[k][0]));
           MultiplyAdd<false>(&sums[k][h], hi, Broadcast4<c>(xv[k][1]));
@@ -79,14 +76,12 @@ struct WideningProducts {
   template <int NX>
   static void Q4_KPair(const uint8_t* q, const int8_t* const* x, int32x4_t (*lo)[2],
                        int32x4_t (*hi)[2]) {
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
     for (int h = 0; h < 2; ++h) {
       RowPairSums sums_lo[NX], sums_hi[NX];
       int8x16_t xv[NX][2];  // low- and high-nibble activations of chunks t .. t+3
       Unroll<8>([&](auto t) {
-        const uint8x16_t w = vld1q_u8(q + 32 * t + 16 * h);
-        const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(w, mask));
-        const int8x16_t u = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+        int8x16_t l, u;
+        neon_packed::LoadNibbles(q + 32 * t + 16 * h, &l, &u);
         for (int k = 0; k < NX; ++k) {
           if constexpr (t % 4 == 0) {
             xv[k][0] = vld1q_s8(x[k] + 4 * t);
@@ -109,14 +104,10 @@ struct WideningProducts {
 // Fills the packed-weight entries of the baseline NEON path (called by MakeNeonPath; the
 // dotprod path inherits them unless it brings its own).
 void FillNeonPackedDots(KernelPath* p) {
-  using neon_packed::PackedEntry;
-  p->packed_dot[static_cast<int>(TensorType::kQ4_0)] =
-      PackedEntry<neon_packed::Q4_0Kernel, WideningProducts, 2>;
   // One activation row at a time for Q4_K: its multiplies and broadcasts are per row, so a
   // second row shares only the nibble unpacking and GCC spills the 16 accumulators; two rows
   // at once took 95 instructions per row and 256 weights, as one row alone does.
-  p->packed_dot[static_cast<int>(TensorType::kQ4_K)] =
-      PackedEntry<neon_packed::Q4_KKernel, WideningProducts, 1>;
+  neon_packed::SetPackedDots<WideningProducts, 2, 1>(p);
 }
 
 }  // namespace zen::kernels

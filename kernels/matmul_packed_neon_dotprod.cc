@@ -19,7 +19,6 @@ struct SdotProducts {
   // isum[k][h]: rows 4h .. 4h+3 of a BlockQ4_0x8 (qs) against activation quants x[k].
   template <int NX>
   static void Q4_0Block(const uint8_t* qs, const int8_t* const* x, int32x4_t (*isum)[2]) {
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
     int8x16_t xv[NX][2];
     for (int k = 0; k < NX; ++k) {
       xv[k][0] = vld1q_s8(x[k]);       // elements 0..15: low nibbles of chunks 0..3
@@ -28,9 +27,8 @@ struct SdotProducts {
     }
     Unroll<4>([&](auto c) {
       for (int h = 0; h < 2; ++h) {
-        const uint8x16_t w = vld1q_u8(qs + 32 * c + 16 * h);
-        const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(w, mask));
-        const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+        int8x16_t lo, hi;
+        neon_packed::LoadNibbles(qs + 32 * c + 16 * h, &lo, &hi);
         for (int k = 0; k < NX; ++k) {
           isum[k][h] = vdotq_laneq_s32(isum[k][h], lo, xv[k][0], c);
           isum[k][h] = vdotq_laneq_s32(isum[k][h], hi, xv[k][1], c);
@@ -44,7 +42,6 @@ struct SdotProducts {
   template <int NX>
   static void Q4_KPair(const uint8_t* q, const int8_t* const* x, int32x4_t (*lo)[2],
                        int32x4_t (*hi)[2]) {
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
     int8x16_t xv[NX][4];
     for (int k = 0; k < NX; ++k) {
       for (int i = 0; i < 4; ++i) xv[k][i] = vld1q_s8(x[k] + 16 * i);
@@ -52,9 +49,8 @@ struct SdotProducts {
     }
     Unroll<8>([&](auto t) {
       for (int h = 0; h < 2; ++h) {
-        const uint8x16_t w = vld1q_u8(q + 32 * t + 16 * h);
-        const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(w, mask));
-        const int8x16_t u = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
+        int8x16_t l, u;
+        neon_packed::LoadNibbles(q + 32 * t + 16 * h, &l, &u);
         for (int k = 0; k < NX; ++k) {
           lo[k][h] = vdotq_laneq_s32(lo[k][h], l, xv[k][t / 4], t % 4);
           hi[k][h] = vdotq_laneq_s32(hi[k][h], u, xv[k][2 + t / 4], t % 4);
@@ -68,11 +64,7 @@ struct SdotProducts {
 
 // Fills the packed-weight entries of the dotprod path (called by MakeNeonDotprodPath).
 void FillNeonDotprodPackedDots(KernelPath* p) {
-  using neon_packed::PackedEntry;
-  p->packed_dot[static_cast<int>(TensorType::kQ4_0)] =
-      PackedEntry<neon_packed::Q4_0Kernel, SdotProducts, 4>;
-  p->packed_dot[static_cast<int>(TensorType::kQ4_K)] =
-      PackedEntry<neon_packed::Q4_KKernel, SdotProducts, 2>;
+  neon_packed::SetPackedDots<SdotProducts, 4, 2>(p);
 }
 
 }  // namespace zen::kernels

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "kernels/kernel_paths.h"
 #include "kernels/packed_blocks.h"
 #include "kernels/quant_blocks.h"
 
@@ -30,6 +31,13 @@ static inline void Unroll(F&& f) {
     (f(std::integral_constant<int, I>{}), ...);
   }
   (std::make_integer_sequence<int, N>{});
+}
+
+// The 16 bytes at p split into low nibbles (lo) and high nibbles (hi), each 0..15.
+static inline void LoadNibbles(const uint8_t* p, int8x16_t* lo, int8x16_t* hi) {
+  const uint8x16_t w = vld1q_u8(p);
+  *lo = vreinterpretq_s8_u8(vandq_u8(w, vdupq_n_u8(0x0F)));
+  *hi = vreinterpretq_s8_u8(vshrq_n_u8(w, 4));
 }
 
 // Eight float16 values as two float32x4 (rows 0-3, rows 4-7).
@@ -210,5 +218,13 @@ struct Q4_KKernel {
     PackedQ4_K<P, NX>(g, a, s, n, o);
   }
 };
+
+// Sets a path's packed Q4_0 and Q4_K kernels built on products P, taking up to kQ4_0Rows /
+// kQ4_KRows activation rows per pass over the weights.
+template <typename P, int kQ4_0Rows, int kQ4_KRows>
+static void SetPackedDots(KernelPath* path) {
+  path->packed_dot[static_cast<int>(TensorType::kQ4_0)] = PackedEntry<Q4_0Kernel, P, kQ4_0Rows>;
+  path->packed_dot[static_cast<int>(TensorType::kQ4_K)] = PackedEntry<Q4_KKernel, P, kQ4_KRows>;
+}
 
 }  // namespace zen::kernels::neon_packed
