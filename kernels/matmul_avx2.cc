@@ -273,6 +273,7 @@ ZEN_DOT_ENTRIES(Q8_0, DotQ8_0)
 void FillAvx2FloatOps(KernelPath* path);
 void FillAvx2KQuantDots(KernelPath* path);
 void FillAvx2PackedDots(KernelPath* path);
+void FillAvx2PackedQ6KDot(KernelPath* path);
 
 KernelPath MakeAvx2Path() {
   KernelPath p;
@@ -291,6 +292,7 @@ KernelPath MakeAvx2Path() {
   set(TensorType::kQ8_0, Q8_0Dot, Q8_0Multi);
   FillAvx2KQuantDots(&p);
   FillAvx2PackedDots(&p);
+  FillAvx2PackedQ6KDot(&p);
   FillAvx2FloatOps(&p);
   return p;
 }

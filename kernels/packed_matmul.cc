@@ -99,6 +99,35 @@ void UnpackQ4_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
   }
 }
 
+// Packs one group of Q6_K (layout in packed_blocks.h: every field's bytes interleaved).
+void PackQ6_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
+  auto* out_blocks = reinterpret_cast<BlockQ6_Kx8*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
+    BlockQ6_Kx8& out = out_blocks[b];
+    std::memset(&out, 0, sizeof(out));
+    for (int r = 0; r < rows; ++r) {
+      const BlockQ6_K& in = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes)[b];
+      out.d[r] = in.d;
+      for (int j = 0; j < 16; ++j) out.scales[PackedByte(r, j, 2)] = in.scales[j];
+      for (int j = 0; j < 128; ++j) out.ql[PackedByte(r, j, 4)] = in.ql[j];
+      for (int j = 0; j < 64; ++j) out.qh[PackedByte(r, j, 4)] = in.qh[j];
+    }
+  }
+}
+
+// Row r of a packed Q6_K group back in GGUF layout.
+void UnpackQ6_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
+  const auto* in_blocks = reinterpret_cast<const BlockQ6_Kx8*>(group);
+  auto* out = reinterpret_cast<BlockQ6_K*>(dst);
+  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
+    const BlockQ6_Kx8& in = in_blocks[b];
+    out[b].d = in.d[r];
+    for (int j = 0; j < 16; ++j) out[b].scales[j] = in.scales[PackedByte(r, j, 2)];
+    for (int j = 0; j < 128; ++j) out[b].ql[j] = in.ql[PackedByte(r, j, 4)];
+    for (int j = 0; j < 64; ++j) out[b].qh[j] = in.qh[PackedByte(r, j, 4)];
+  }
+}
+
 // How one type is packed and unpacked.
 struct PackedFormat {
   void (*pack_group)(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst);
@@ -109,11 +138,14 @@ struct PackedFormat {
 const PackedFormat* Format(TensorType type) {
   static constexpr PackedFormat kQ4_0{PackQ4_0Group, UnpackQ4_0Row};
   static constexpr PackedFormat kQ4_K{PackQ4_KGroup, UnpackQ4_KRow};
+  static constexpr PackedFormat kQ6_K{PackQ6_KGroup, UnpackQ6_KRow};
   switch (type) {
     case TensorType::kQ4_0:
       return &kQ4_0;
     case TensorType::kQ4_K:
       return &kQ4_K;
+    case TensorType::kQ6_K:
+      return &kQ6_K;
     default:
       return nullptr;
   }
@@ -145,6 +177,7 @@ constexpr int kActGroup = 4;
 void FillScalarPacked(KernelPath* path) {
   path->packed_dot[static_cast<int>(TensorType::kQ4_0)] = ScalarPacked<TensorType::kQ4_0>;
   path->packed_dot[static_cast<int>(TensorType::kQ4_K)] = ScalarPacked<TensorType::kQ4_K>;
+  path->packed_dot[static_cast<int>(TensorType::kQ6_K)] = ScalarPacked<TensorType::kQ6_K>;
 }
 
 bool HasPackedLayout(TensorType type) {

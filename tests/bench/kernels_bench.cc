@@ -300,7 +300,8 @@ void RegisterAll() {
           ->Unit(benchmark::kMillisecond);
     }
   }
-  for (TensorType type : {TensorType::kQ4_K, TensorType::kQ4_0, TensorType::kF16}) {
+  for (TensorType type :
+       {TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kQ4_0, TensorType::kF16}) {
     for (bool packed : {false, true}) {
       if (packed && !HasPackedLayout(type)) continue;
       const std::string name =
