@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernel_test_util.h"
 #include "kernels/kernel_paths.h"
 #include "kernels/matmul.h"
+#include "kernels/quant_blocks.h"
 #include "kernels/thread_pool.h"
 
 namespace zen::kernels {
@@ -62,6 +64,19 @@ TEST(PackedMatMulTest, EverySimdPathHasItsOwnQ4PackedKernels) {
     EXPECT_EQ(ShouldPackWeights(type), &ActiveKernelPath() != &ScalarPath())
         << ActiveKernelPath().name << " " << GetTypeTraits(type).name;
   }
+}
+
+// Q6_K has a packed kernel on the x86 SIMD paths (AVX-512 through AVX2's) and none on NEON,
+// where packing would only swap the file-layout kernel for the scalar unpacking one.
+TEST(PackedMatMulTest, Q6KPacksOnlyOnPathsWithItsOwnKernel) {
+  const int slot = static_cast<int>(TensorType::kQ6_K);
+  auto is_x86_simd = [](const KernelPath& p) { return p.name == "avx2" || p.name == "avx512"; };
+  for (const KernelPath* path : AvailablePaths()) {
+    EXPECT_EQ(path->packed_dot[slot] != ScalarPath().packed_dot[slot], is_x86_simd(*path))
+        << path->name;
+  }
+  EXPECT_EQ(ShouldPackWeights(TensorType::kQ6_K), is_x86_simd(ActiveKernelPath()))
+      << ActiveKernelPath().name;
 }
 
 TEST(PackedMatMulTest, PackedRowsDequantizeAsThePlainRows) {
@@ -168,6 +183,48 @@ TEST(PackedMatMulTest, ExtremeNibblesAndActivationsDoNotOverflow) {
                              n_rows, &pool);
         for (int64_t r = 0; r < n_rows; ++r) {
           ASSERT_NEAR(y[r], ref[r], 1e-4 * std::fabs(ref[r]) + 1e-6) << path->name << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// Q6_K at its limits: 6-bit values all 0 (only the -32 offset left) or all 63, scales -128
+// and 127, d = 1, against activations at full scale whose 16-element sums are all of one
+// sign or alternate, for 1-4 activation rows (every instantiation of a kernel).
+TEST(PackedMatMulTest, ExtremeQ6KScalesAndValues) {
+  const int64_t n_rows = 16, n_cols = 512;
+  std::vector<BlockQ6_K> w(static_cast<size_t>(n_rows * n_cols / kQK_K));
+  for (size_t i = 0; i < w.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i) / (n_cols / kQK_K);
+    std::memset(w[i].ql, (row & 1) ? 0xFF : 0x00, sizeof(w[i].ql));
+    std::memset(w[i].qh, (row & 2) ? 0xFF : 0x00, sizeof(w[i].qh));
+    for (int j = 0; j < 16; ++j) {
+      w[i].scales[j] = static_cast<int8_t>(((j + row / 4) & 1) ? 127 : -128);
+    }
+    w[i].d = F32ToF16(1.0f);
+  }
+  std::vector<uint8_t> plain(reinterpret_cast<const uint8_t*>(w.data()),
+                             reinterpret_cast<const uint8_t*>(w.data() + w.size()));
+  const std::vector<uint8_t> packed = Pack(TensorType::kQ6_K, plain, n_rows, n_cols, nullptr);
+  for (int pattern = 0; pattern < 3; ++pattern) {
+    for (int64_t n_x = 1; n_x <= 4; ++n_x) {
+      std::vector<float> x(static_cast<size_t>(n_x * n_cols));
+      for (int64_t j = 0; j < n_x * n_cols; ++j) {
+        const bool negative = pattern == 1 || (pattern == 2 && (j / 16 + j / n_cols) % 2 == 1);
+        x[static_cast<size_t>(j)] = negative ? -3.0f : 3.0f;
+      }
+      std::vector<float> ref(static_cast<size_t>(n_x * n_rows)), y(ref.size());
+      MatMulReference(TensorType::kQ6_K, plain.data(), n_rows, n_cols, x.data(), n_x, ref.data(),
+                      n_rows);
+      for (const KernelPath* path : AvailablePaths()) {
+        MatMulPackedWithPath(*path, TensorType::kQ6_K, packed.data(), n_rows, n_cols, x.data(), n_x,
+                             y.data(), n_rows, nullptr);
+        for (size_t k = 0; k < y.size(); ++k) {
+          // |w x| summed over the row: the scale of the float rounding, whose order differs.
+          const double mag = 3.0 * n_cols * 4096;
+          ASSERT_NEAR(y[k], ref[k], 1e-6 * mag)
+              << path->name << " pattern " << pattern << " n_x " << n_x << " at " << k;
         }
       }
     }
