@@ -44,29 +44,30 @@ struct BlockQ4_Kx8 {
 };
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
 
-// Super-block b of eight Q6_K rows (the same 1680 bytes as eight BlockQ6_K). Every field keeps
-// each row's bytes as GGUF has them and only interleaves the rows:
-//   d[r]:      row r's d.
-//   scales:    bytes 2m, 2m + 1 (sub-blocks 2m and 2m + 1) of each row in row order, m = 0..7:
-//              scales[16 m + 2 r + e] = scales[r][2 m + e]. Sign-extending 16 bytes to 16-bit
-//              words puts sub-blocks 2m, 2m+1 of row r in 32-bit lane r (rows 0-3 in the low
-//              128 bits, 4-7 in the high ones), and one in-lane word shuffle gives sub-block 2m
-//              (or 2m + 1) of every row in both halves of its lane.
-//   ql:        32-byte chunk t holds ql[4t .. 4t+3] of every row in row order, as Q4_K's qs.
-//   qh:        32-byte chunk t holds qh[4t .. 4t+3] of every row in row order.
-// So for half h (0, 1) and t = 0..7, qh chunk 8h + t with ql chunks 16h + t and 16h + 8 + t
-// give elements 128h + 4t + 32i + 0..3 (i = 0..3, sub-block 8h + 2i + t/4) of every row,
-// one row per 32-bit lane, as GGUF's dequantization combines ql[l], ql[l+32] and qh[l].
+// Super-block b of eight Q6_K rows (the same 1680 bytes as eight BlockQ6_K):
+//   d[r]:    row r's d.
+//   scales:  bytes 2m, 2m + 1 (sub-blocks 2m and 2m + 1) of each row in row order, m = 0..7:
+//            scales[16 m + 2 r + e] = scales[r][2 m + e]. Sign-extending 16 bytes to 16-bit
+//            words puts sub-blocks 2m, 2m+1 of row r in 32-bit lane r (rows 0-3 in the low
+//            128 bits, 4-7 in the high ones), and one in-lane byte shuffle gives sub-block 2m
+//            (or 2m + 1) of every row in both halves of its lane.
+//   q:       each row's 192 bytes of ql and qh regrouped so that three of every four 6-bit
+//            values sit whole in a byte. With q(e) = element e's 6-bit value (0..63) and, for
+//            half h (0, 1), i = 0..2 and l = 0..31, row byte 96h + 32i + l holds
+//              bits 0-5: q(128h + 32i + l),  bits 6-7: bits 2i, 2i + 1 of q(128h + 96 + l).
+//            Rows are interleaved four bytes at a time, as Q4_K's qs: 32-byte chunk c holds
+//            row bytes 4c .. 4c+3 of every row in row order. So chunks 24h + 8i + t (i = 0..2,
+//            t = 0..7) give elements 128h + 32i + 4t + 0..3 (sub-block 8h + 2i + t/4) of every
+//            row with one mask, and their top bits together elements 128h + 96 + 4t + 0..3.
 struct BlockQ6_Kx8 {
   uint16_t d[8];
   int8_t scales[128];
-  uint8_t ql[1024];
-  uint8_t qh[512];
+  uint8_t q[1536];
 };
 static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
 
 // Index in a packed field of byte j of row r when rows are interleaved `unit` bytes at a
-// time (4 for ql/qh, 2 for the scales): unit-sized piece j / unit of every row in row order.
+// time (4 for the values, 2 for the scales): piece j / unit of every row in row order.
 constexpr int PackedByte(int r, int j, int unit) {
   return (j / unit) * 8 * unit + r * unit + j % unit;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/block_unpack.h"
 #include "kernels/kernel_paths.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_blocks.h"
@@ -99,7 +100,7 @@ void UnpackQ4_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
   }
 }
 
-// Packs one group of Q6_K (layout in packed_blocks.h: every field's bytes interleaved).
+// Packs one group of Q6_K (layout in packed_blocks.h).
 void PackQ6_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
   auto* out_blocks = reinterpret_cast<BlockQ6_Kx8*>(dst);
   for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
@@ -109,8 +110,17 @@ void PackQ6_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_col
       const BlockQ6_K& in = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes)[b];
       out.d[r] = in.d;
       for (int j = 0; j < 16; ++j) out.scales[PackedByte(r, j, 2)] = in.scales[j];
-      for (int j = 0; j < 128; ++j) out.ql[PackedByte(r, j, 4)] = in.ql[j];
-      for (int j = 0; j < 64; ++j) out.qh[PackedByte(r, j, 4)] = in.qh[j];
+      UnpackedK u;
+      UnpackQ6K(in, &u);  // u.q[e]: element e's 6-bit value
+      for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 3; ++i) {
+          for (int l = 0; l < 32; ++l) {
+            const int top = (u.q[128 * h + 96 + l] >> (2 * i)) & 3;
+            out.q[PackedByte(r, 96 * h + 32 * i + l, 4)] =
+                static_cast<uint8_t>(u.q[128 * h + 32 * i + l] | (top << 6));
+          }
+        }
+      }
     }
   }
 }
@@ -123,8 +133,22 @@ void UnpackQ6_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
     const BlockQ6_Kx8& in = in_blocks[b];
     out[b].d = in.d[r];
     for (int j = 0; j < 16; ++j) out[b].scales[j] = in.scales[PackedByte(r, j, 2)];
-    for (int j = 0; j < 128; ++j) out[b].ql[j] = in.ql[PackedByte(r, j, 4)];
-    for (int j = 0; j < 64; ++j) out[b].qh[j] = in.qh[PackedByte(r, j, 4)];
+    for (int h = 0; h < 2; ++h) {
+      for (int l = 0; l < 32; ++l) {
+        int q[4];
+        q[3] = 0;
+        for (int i = 0; i < 3; ++i) {
+          const int byte = in.q[PackedByte(r, 96 * h + 32 * i + l, 4)];
+          q[i] = byte & 63;
+          q[3] |= (byte >> 6) << (2 * i);
+        }
+        // The inverse of UnpackQ6K (block_unpack.h).
+        out[b].ql[64 * h + l] = static_cast<uint8_t>((q[0] & 15) | ((q[2] & 15) << 4));
+        out[b].ql[64 * h + 32 + l] = static_cast<uint8_t>((q[1] & 15) | ((q[3] & 15) << 4));
+        out[b].qh[32 * h + l] = static_cast<uint8_t>((q[0] >> 4) | ((q[1] >> 4) << 2) |
+                                                     ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6));
+      }
+    }
   }
 }
 
