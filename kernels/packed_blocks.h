@@ -8,6 +8,13 @@
 
 namespace zen::kernels {
 
+// Index in a packed field of byte j of row r when the eight rows are interleaved `unit` bytes
+// at a time (4 for the weight bytes of every layout below, 2 for Q6_K's scales): piece
+// j / unit of every row in row order.
+constexpr int PackedByte(int r, int j, int unit) {
+  return (j / unit) * 8 * unit + r * unit + j % unit;
+}
+
 // Block b of eight Q4_0 rows: the eight scales, then the nibbles in four 32-byte chunks.
 // Chunk c holds qs[4c .. 4c+3] of row 0, then of row 1, ... of row 7, so the low nibbles of
 // a chunk are elements 4c .. 4c+3 of every row and the high nibbles elements 16+4c .. 19+4c.
@@ -18,11 +25,6 @@ struct BlockQ4_0x8 {
   uint8_t qs[128];
 };
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0));
-
-// Index in BlockQ4_0x8::qs of byte j (0..15) of row r's BlockQ4_0::qs.
-constexpr int PackedQ4_0Byte(int r, int j) {
-  return (j / 4) * 32 + r * 4 + j % 4;
-}
 
 // Super-block b of eight Q4_K rows (the same 1152 bytes as eight BlockQ4_K). The 6-bit
 // scales and mins are regrouped so that a few vector ops give sub-block j's value for all
@@ -65,11 +67,5 @@ struct BlockQ6_Kx8 {
   uint8_t q[1536];
 };
 static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
-
-// Index in a packed field of byte j of row r when rows are interleaved `unit` bytes at a
-// time (4 for the values, 2 for the scales): piece j / unit of every row in row order.
-constexpr int PackedByte(int r, int j, int unit) {
-  return (j / unit) * 8 * unit + r * unit + j % unit;
-}
 
 }  // namespace zen::kernels

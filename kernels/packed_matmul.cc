@@ -32,7 +32,7 @@ void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_col
     for (int r = 0; r < rows; ++r) {
       const BlockQ4_0& in = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes)[b];
       out.d[r] = in.d;
-      for (int j = 0; j < 16; ++j) out.qs[PackedQ4_0Byte(r, j)] = in.qs[j];
+      for (int j = 0; j < 16; ++j) out.qs[PackedByte(r, j, 4)] = in.qs[j];
     }
   }
 }
@@ -43,7 +43,7 @@ void UnpackQ4_0Row(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
   auto* out = reinterpret_cast<BlockQ4_0*>(dst);
   for (int64_t b = 0; b < n_cols / kQK32; ++b) {
     out[b].d = in[b].d[r];
-    for (int j = 0; j < 16; ++j) out[b].qs[j] = in[b].qs[PackedQ4_0Byte(r, j)];
+    for (int j = 0; j < 16; ++j) out[b].qs[j] = in[b].qs[PackedByte(r, j, 4)];
   }
 }
 
@@ -66,9 +66,7 @@ void PackQ4_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_col
         out.high[k] = static_cast<uint8_t>((sc[j] >> 4) | ((sc[j + 4] >> 4) << 2) |
                                            ((mn[j] >> 4) << 4) | ((mn[j + 4] >> 4) << 6));
       }
-      for (int t = 0; t < 32; ++t) {
-        for (int i = 0; i < 4; ++i) out.qs[32 * t + 4 * r + i] = in.qs[4 * t + i];
-      }
+      for (int j = 0; j < 128; ++j) out.qs[PackedByte(r, j, 4)] = in.qs[j];
     }
   }
 }
@@ -94,9 +92,7 @@ void UnpackQ4_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
       out[b].scales[i + 4] = static_cast<uint8_t>(mn[i] | ((mn[i + 4] >> 4) << 6));
       out[b].scales[i + 8] = static_cast<uint8_t>((sc[i + 4] & 15) | ((mn[i + 4] & 15) << 4));
     }
-    for (int t = 0; t < 32; ++t) {
-      for (int i = 0; i < 4; ++i) out[b].qs[4 * t + i] = in.qs[32 * t + 4 * r + i];
-    }
+    for (int j = 0; j < 128; ++j) out[b].qs[j] = in.qs[PackedByte(r, j, 4)];
   }
 }
 
