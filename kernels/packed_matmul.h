@@ -17,7 +17,8 @@ class ThreadPool;
 inline constexpr int kPackedGroupRows = 8;
 
 // Whether `type` has a packed layout that the active path multiplies faster than the plain
-// one (false on paths that only have the scalar packed kernel, e.g. NEON today).
+// one (false where the active path has only the scalar packed kernel for it, e.g. Q6_K on
+// NEON, and on the scalar path itself).
 bool ShouldPackWeights(TensorType type);
 
 // Whether `type` has a packed layout at all (any path; the scalar path always runs it).
