@@ -134,18 +134,22 @@ struct LayerRange::Impl {
   Matrix output;                     // last slice
   std::unique_ptr<KvCache> kv;
   std::unique_ptr<kernels::ThreadPool> pool;
-  std::vector<std::unique_ptr<kernels::HugePageBuffer>> packed;  // owners of packed matrices
+  std::unique_ptr<kernels::HugePageBuffer> packed;  // owner of every packed matrix
   Buffers buf;
 
-  // Repacks m for the kernels when that is faster; m keeps the file's layout otherwise.
-  void Pack(Matrix& m) {
-    if (m.packed || !kernels::ShouldPackWeights(m.type)) return;
-    std::unique_ptr<kernels::HugePageBuffer> b =
-        PackAndReleaseSource(m.type, m.data, m.n_rows, m.n_cols, pool.get());
-    if (b == nullptr) return;  // out of memory for the copy: the file's layout still works
-    m.data = b->data();
-    m.packed = true;
-    packed.push_back(std::move(b));
+  // Repacks the matrices the kernels multiply faster packed; the others, and all of them if
+  // memory for the copies ran out, keep the file's layout (which still works).
+  void Pack(std::span<Matrix* const> matrices) {
+    std::vector<PackRequest> requests;
+    std::vector<Matrix*> packing;
+    for (Matrix* m : matrices) {
+      if (m->packed || !kernels::ShouldPackWeights(m->type)) continue;
+      requests.push_back({m->type, m->data, m->n_rows, m->n_cols, &m->data});
+      packing.push_back(m);
+    }
+    packed = PackAndReleaseSources(requests, pool.get());
+    if (packed == nullptr) return;
+    for (Matrix* m : packing) m->packed = true;
   }
 };
 
@@ -287,17 +291,17 @@ absl::StatusOr<std::unique_ptr<LayerRange>> LayerRange::Create(const GgufFile& f
   }
   impl->pool = std::make_unique<kernels::ThreadPool>(std::max(1, options.n_threads));
   if (PackingEnabled()) {
+    std::vector<Matrix*> matrices;
     for (LayerWeights& w : impl->layers) {
       for (Matrix* mat : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) {
-        impl->Pack(*mat);
+        matrices.push_back(mat);
       }
     }
     // A tied LM head shares the embedding's packed copy; embedding alone (first slice only)
     // reads a few rows per token and stays in the file's layout.
-    if (last) {
-      impl->Pack(impl->output);
-      if (config.tied_output) impl->token_embd = impl->output;
-    }
+    if (last) matrices.push_back(&impl->output);
+    impl->Pack(matrices);
+    if (last && config.tied_output) impl->token_embd = impl->output;
   }
   impl->buf.Init(config, kv_type);
   range->weight_bytes_ = weight_bytes;

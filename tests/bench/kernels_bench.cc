@@ -73,28 +73,31 @@ std::vector<uint8_t> RandomWeights(TensorType type, int64_t n_rows, int64_t n_co
   return w;
 }
 
-// Copies of one matrix on huge pages, as zend holds packed weights (node/packed_weights.cc)
-// and as the bandwidth probe reads.
+// Copies of one matrix, one after the other in one huge-page buffer, as zend holds its packed
+// weights (node/packed_weights.cc) and as the bandwidth probe reads.
 struct Weights {
-  std::vector<HugePageBuffer> copies;
-  size_t bytes_per_copy = 0;
+  HugePageBuffer buffer{0};
+  size_t bytes_per_copy = 0;  // of the matrix in the file's layout
+  size_t stride = 0;          // from one copy to the next
+  size_t n_copies = 0;
+  const uint8_t* copy(size_t i) const { return buffer.data() + i * stride; }
 };
 
 // Enough random copies of a matrix to stream kMinStreamedBytes, in the file's layout or packed.
 Weights MakeWeights(TensorType type, int64_t n_rows, int64_t n_cols, bool packed) {
   Weights w;
   w.bytes_per_copy = RowBytes(type, n_cols) * static_cast<size_t>(n_rows);
-  const size_t n_copies =
-      std::max<size_t>(1, (kMinStreamedBytes + w.bytes_per_copy - 1) / w.bytes_per_copy);
-  for (size_t i = 0; i < n_copies; ++i) {
+  w.stride = packed ? PackedWeightBytes(type, n_rows, n_cols) : w.bytes_per_copy;
+  w.n_copies = std::max<size_t>(1, (kMinStreamedBytes + w.bytes_per_copy - 1) / w.bytes_per_copy);
+  w.buffer = HugePageBuffer(w.stride * w.n_copies);
+  if (w.buffer.data() == nullptr) std::abort();
+  for (size_t i = 0; i < w.n_copies; ++i) {
     const std::vector<uint8_t> plain = RandomWeights(type, n_rows, n_cols, i);
-    HugePageBuffer& copy =
-        w.copies.emplace_back(packed ? PackedWeightBytes(type, n_rows, n_cols) : plain.size());
-    if (copy.data() == nullptr) std::abort();
+    uint8_t* dst = w.buffer.data() + i * w.stride;
     if (packed) {
-      PackWeights(type, plain.data(), n_rows, n_cols, copy.data(), nullptr);
+      PackWeights(type, plain.data(), n_rows, n_cols, dst, nullptr);
     } else {
-      std::memcpy(copy.data(), plain.data(), plain.size());
+      std::memcpy(dst, plain.data(), plain.size());
     }
   }
   return w;
@@ -116,12 +119,12 @@ void BM_MatVec(benchmark::State& state, TensorType type, bool packed_weights) {
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     if (packed_weights) {
-      MatMulPacked(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+      MatMulPacked(type, w.copy(i), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
     } else {
-      MatMul(type, w.copies[i].data(), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
+      MatMul(type, w.copy(i), n_rows, n_cols, x.data(), 1, y.data(), n_rows, &pool);
     }
     benchmark::DoNotOptimize(y.data());
-    i = (i + 1) % w.copies.size();
+    i = (i + 1) % w.n_copies;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
