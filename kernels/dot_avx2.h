@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace zen::kernels::avx2 {
 
@@ -22,6 +23,14 @@ Acts<NX> MakeActs(const void* act, size_t stride) {
   Acts<NX> a;
   for (int k = 0; k < NX; ++k) a.row[k] = static_cast<const uint8_t*>(act) + k * stride;
   return a;
+}
+
+// The four bytes starting at p in every 32-bit lane: the activation word one vpmaddubsw
+// multiplies with all eight rows of a packed group (packed_blocks.h).
+inline __m256i Broadcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
 }
 
 // How far ahead of the block being multiplied the kernels ask for weights. Decode streams

@@ -9,7 +9,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/dot_avx2.h"
 #include "kernels/kernel_paths.h"
@@ -19,13 +18,7 @@ namespace zen::kernels {
 namespace {
 
 using avx2::Acts;
-
-// Four activation bytes starting at p, in every 32-bit lane.
-inline __m256i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
+using avx2::Broadcast4;
 
 // out[k * 8 + r] = dot(row r of the group, activation row k): value = d (q - 8), with the -8
 // taken through the activation block sums s once per block, as the scalar kernel does.

@@ -14,7 +14,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/dot_avx2.h"
 #include "kernels/kernel_paths.h"
@@ -24,13 +23,7 @@ namespace zen::kernels {
 namespace {
 
 using avx2::Acts;
-
-// Four bytes starting at p in every 32-bit lane.
-inline __m256i Broadcast4(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
+using avx2::Broadcast4;
 
 // An empty asm that takes v in a register and may change it: the adds before and after
 // it can no longer be reassociated. Without it GCC 12 turned the running sum of 32 products

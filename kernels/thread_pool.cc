@@ -144,20 +144,24 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  // Several chunks per thread, handed out through a shared counter, so a thread slowed by
-  // another process on its core does not hold everyone back; chunks stay large enough that
-  // each thread streams long contiguous ranges.
-  const int64_t chunks_wanted = static_cast<int64_t>(n_threads_) * 4;
-  const int64_t grains_per_chunk = std::max<int64_t>(1, n_grains / chunks_wanted);
-  const int64_t chunk = grains_per_chunk * grain;
+  // Chunks handed out through a shared counter, so a thread slowed by another process on its
+  // core does not hold everyone back. They shrink as the work runs out (each takes 1/(2
+  // threads) of what is left, at least one grain): large first chunks keep each thread
+  // streaming long contiguous ranges, and small last ones leave little for one thread to
+  // finish while the others wait.
+  const int64_t divisor = static_cast<int64_t>(n_threads_) * 2;
   std::atomic<int64_t> next{0};
   // The caller keeps taking chunks until none are left, so a worker that comes late has
   // nothing to do and may skip the job.
   RunJoinable([&](int, int) {
+    int64_t begin = next.load(std::memory_order_relaxed);
     for (;;) {
-      const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
       if (begin >= n) return;
-      fn(begin, std::min(n, begin + chunk));
+      const int64_t grains_left = (n - begin + grain - 1) / grain;
+      const int64_t end = std::min(n, begin + std::max<int64_t>(1, grains_left / divisor) * grain);
+      if (!next.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;
+      fn(begin, end);
+      begin = next.load(std::memory_order_relaxed);
     }
   });
 }

@@ -26,7 +26,8 @@ class ThreadPool {
   // Runs fn(thread_index, n_threads) on every thread and waits for all.
   void Run(const std::function<void(int thread_index, int n_threads)>& fn);
 
-  // Splits [0, n) into contiguous chunks (multiples of `grain`) and runs fn(begin, end) on them.
+  // Splits [0, n) into contiguous chunks (multiples of `grain`, shrinking as the work runs
+  // out) and runs fn(begin, end) on them.
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
