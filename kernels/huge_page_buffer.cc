@@ -31,8 +31,8 @@ HugePageBuffer::HugePageBuffer(size_t bytes) : bytes_(bytes) {
   data_ = base + ((kHugePage - addr % kHugePage) % kHugePage);
   base_offset_ = static_cast<size_t>(data_ - base);
 #if defined(MADV_HUGEPAGE)
-  // Whole huge pages only: a partly used last one would still be allocated in full, up to
-  // 2 MiB more per matrix (about 250 MiB over Qwen3-4B's 253 matrices).
+  // Whole huge pages only: a partly used last one would still be allocated in full (up to
+  // 2 MiB more per buffer; zend keeps a slice's packed matrices in one buffer for this).
   if (bytes >= kHugePage) ::madvise(data_, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
 #endif
 #else

@@ -23,18 +23,29 @@ size_t GroupBytes(TensorType type, int64_t n_cols) {
   return RowBytes(type, n_cols) * kGroup;
 }
 
-// Packs one group of Q4_0: `rows` plain rows (<= 8; missing rows become zero) into `dst`.
-void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
-  auto* out_blocks = reinterpret_cast<BlockQ4_0x8*>(dst);
-  for (int64_t b = 0; b < n_cols / kQK32; ++b) {
-    BlockQ4_0x8& out = out_blocks[b];
-    std::memset(&out, 0, sizeof(out));
+// Packs one group: for every block, zeroes the packed block and has pack_row(in, r, out) move
+// row r's block `in` into it; rows from `rows` to 8 stay zero.
+template <typename In, typename Out, typename PackRow>
+void PackGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_blocks, uint8_t* dst,
+               PackRow pack_row) {
+  static_assert(sizeof(Out) == kGroup * sizeof(In));
+  auto* out_blocks = reinterpret_cast<Out*>(dst);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    std::memset(&out_blocks[b], 0, sizeof(Out));
     for (int r = 0; r < rows; ++r) {
-      const BlockQ4_0& in = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes)[b];
-      out.d[r] = in.d;
-      for (int j = 0; j < 16; ++j) out.qs[PackedByte(r, j, 4)] = in.qs[j];
+      pack_row(reinterpret_cast<const In*>(src + r * row_bytes)[b], r, out_blocks[b]);
     }
   }
+}
+
+// Packs one group of Q4_0: `rows` plain rows (<= 8; missing rows become zero) into `dst`.
+void PackQ4_0Group(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
+  PackGroup<BlockQ4_0, BlockQ4_0x8>(src, row_bytes, rows, n_cols / kQK32, dst,
+                                    [](const BlockQ4_0& in, int r, BlockQ4_0x8& out) {
+                                      out.d[r] = in.d;
+                                      for (int j = 0; j < 16; ++j)
+                                        out.qs[PackedByte(r, j, 4)] = in.qs[j];
+                                    });
 }
 
 // Row r of a packed Q4_0 group back in GGUF layout.
@@ -49,26 +60,21 @@ void UnpackQ4_0Row(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
 
 // Packs one group of Q4_K (layout in packed_blocks.h).
 void PackQ4_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
-  auto* out_blocks = reinterpret_cast<BlockQ4_Kx8*>(dst);
-  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
-    BlockQ4_Kx8& out = out_blocks[b];
-    std::memset(&out, 0, sizeof(out));
-    for (int r = 0; r < rows; ++r) {
-      const BlockQ4_K& in = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes)[b];
-      out.d[r] = in.d;
-      out.dmin[r] = in.dmin;
-      uint8_t sc[8], mn[8];
-      for (int j = 0; j < 8; ++j) GetScaleMinK4(j, in.scales, &sc[j], &mn[j]);
-      for (int j = 0; j < 4; ++j) {
-        const int k = 8 * j + r;
-        out.scale_low[k] = static_cast<uint8_t>((sc[j] & 15) | ((sc[j + 4] & 15) << 4));
-        out.min_low[k] = static_cast<uint8_t>((mn[j] & 15) | ((mn[j + 4] & 15) << 4));
-        out.high[k] = static_cast<uint8_t>((sc[j] >> 4) | ((sc[j + 4] >> 4) << 2) |
-                                           ((mn[j] >> 4) << 4) | ((mn[j + 4] >> 4) << 6));
-      }
-      for (int j = 0; j < 128; ++j) out.qs[PackedByte(r, j, 4)] = in.qs[j];
-    }
-  }
+  PackGroup<BlockQ4_K, BlockQ4_Kx8>(
+      src, row_bytes, rows, n_cols / kQK_K, dst, [](const BlockQ4_K& in, int r, BlockQ4_Kx8& out) {
+        out.d[r] = in.d;
+        out.dmin[r] = in.dmin;
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; ++j) GetScaleMinK4(j, in.scales, &sc[j], &mn[j]);
+        for (int j = 0; j < 4; ++j) {
+          const int k = 8 * j + r;
+          out.scale_low[k] = static_cast<uint8_t>((sc[j] & 15) | ((sc[j + 4] & 15) << 4));
+          out.min_low[k] = static_cast<uint8_t>((mn[j] & 15) | ((mn[j + 4] & 15) << 4));
+          out.high[k] = static_cast<uint8_t>((sc[j] >> 4) | ((sc[j + 4] >> 4) << 2) |
+                                             ((mn[j] >> 4) << 4) | ((mn[j + 4] >> 4) << 6));
+        }
+        for (int j = 0; j < 128; ++j) out.qs[PackedByte(r, j, 4)] = in.qs[j];
+      });
 }
 
 // Row r of a packed Q4_K group back in GGUF layout (the scale packing of GetScaleMinK4).
@@ -98,27 +104,22 @@ void UnpackQ4_KRow(const uint8_t* group, int r, int64_t n_cols, uint8_t* dst) {
 
 // Packs one group of Q6_K (layout in packed_blocks.h).
 void PackQ6_KGroup(const uint8_t* src, size_t row_bytes, int rows, int64_t n_cols, uint8_t* dst) {
-  auto* out_blocks = reinterpret_cast<BlockQ6_Kx8*>(dst);
-  for (int64_t b = 0; b < n_cols / kQK_K; ++b) {
-    BlockQ6_Kx8& out = out_blocks[b];
-    std::memset(&out, 0, sizeof(out));
-    for (int r = 0; r < rows; ++r) {
-      const BlockQ6_K& in = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes)[b];
-      out.d[r] = in.d;
-      for (int j = 0; j < 16; ++j) out.scales[PackedByte(r, j, 2)] = in.scales[j];
-      UnpackedK u;
-      UnpackQ6K(in, &u);  // u.q[e]: element e's 6-bit value
-      for (int h = 0; h < 2; ++h) {
-        for (int i = 0; i < 3; ++i) {
-          for (int l = 0; l < 32; ++l) {
-            const int top = (u.q[128 * h + 96 + l] >> (2 * i)) & 3;
-            out.q[PackedByte(r, 96 * h + 32 * i + l, 4)] =
-                static_cast<uint8_t>(u.q[128 * h + 32 * i + l] | (top << 6));
+  PackGroup<BlockQ6_K, BlockQ6_Kx8>(
+      src, row_bytes, rows, n_cols / kQK_K, dst, [](const BlockQ6_K& in, int r, BlockQ6_Kx8& out) {
+        out.d[r] = in.d;
+        for (int j = 0; j < 16; ++j) out.scales[PackedByte(r, j, 2)] = in.scales[j];
+        UnpackedK u;
+        UnpackQ6K(in, &u);  // u.q[e]: element e's 6-bit value
+        for (int h = 0; h < 2; ++h) {
+          for (int i = 0; i < 3; ++i) {
+            for (int l = 0; l < 32; ++l) {
+              const int top = (u.q[128 * h + 96 + l] >> (2 * i)) & 3;
+              out.q[PackedByte(r, 96 * h + 32 * i + l, 4)] =
+                  static_cast<uint8_t>(u.q[128 * h + 32 * i + l] | (top << 6));
+            }
           }
         }
-      }
-    }
-  }
+      });
 }
 
 // Row r of a packed Q6_K group back in GGUF layout.
